@@ -1,0 +1,3 @@
+from evscreen.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""``evscreen serve``: wire sources, state, settings, dispatcher and sinks together and run them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from evscreen import __version__
+from evscreen.config import LoadedConfig, data_dir
+from evscreen.dispatch import Dispatcher
+from evscreen.drivers.base import Source
+from evscreen.drivers.registry import chosen_sources, load_source_class, simulating
+from evscreen.errors import EvscreenError, SourceUnavailable
+from evscreen.hostinfo import board_model, describe_platform, is_raspberry_pi
+from evscreen.server import TelemetryServer
+from evscreen.settings import SettingsStore
+from evscreen.state import VehicleState
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass
+class Runtime:
+    """Everything a running server is made of; tests and benchmarks build one in-process."""
+
+    loaded: LoadedConfig
+    state: VehicleState
+    settings: SettingsStore
+    sources: list[Source]
+    dispatcher: Dispatcher
+    server: TelemetryServer
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        host = self.loaded.config.server.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"ws://{shown}:{self.server.port}"
+
+    async def start(self) -> None:
+        await self.server.start()
+        for source in self.sources:
+            self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for source in self.sources:
+            try:
+                await source.close()
+            except Exception:
+                log.exception("closing source %s failed", source.name)
+
+
+def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime:
+    config = loaded.config
+    on_pi = is_raspberry_pi() if on_pi is None else on_pi
+    state = VehicleState()
+    settings = SettingsStore(data_dir() / SETTINGS_FILE)
+    sources: list[Source] = []
+    for name in chosen_sources(config, on_pi):
+        try:
+            sources.append(load_source_class(name)(config, state))
+        except SourceUnavailable as exc:
+            # Real hardware never falls back to simulated data: the source is reported offline.
+            log.error("%s", exc)
+            state.register_source(name, simulated=False)
+            state.set_online(name, False, str(exc))
+    media = next((s.media for s in sources if getattr(s, "media", None) is not None), None)  # type: ignore[attr-defined]
+    bluetooth = next((s.bluetooth for s in sources if getattr(s, "bluetooth", None) is not None), None)  # type: ignore[attr-defined]
+    dispatcher = Dispatcher(settings, media, bluetooth)
+    for source in sources:
+        for name, value in settings.values.items():
+            source.on_setting(name, value)
+        settings.subscribe(source.on_setting)
+    server = TelemetryServer(config.server, state, settings, dispatcher)
+    return Runtime(loaded, state, settings, sources, dispatcher, server)
+
+
+async def _supervise(source: Source) -> None:
+    """Run a source; a source that crashes is logged, marked offline and restarted with backoff."""
+    delay = 1.0
+    while True:
+        try:
+            await source.run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("source %s failed; restarting in %.0f s", source.name, delay)
+            source.state.set_online(source.name, False, f"failed: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def banner(runtime: Runtime) -> list[str]:
+    config = runtime.loaded.config
+    on_pi = is_raspberry_pi()
+    sim = simulating(config, on_pi)
+    lines = [
+        f"evscreen {__version__} on {describe_platform()}",
+        f"board: {board_model() or 'not a Raspberry Pi'}; simulation.mode = {config.simulation.mode}"
+        f" -> {'simulated vehicle' if sim else 'real hardware'}",
+        f"config: {runtime.loaded.path}{'' if runtime.loaded.file_found else ' (not found, defaults used)'}",
+        f"settings: {runtime.settings.path}",
+    ]
+    if runtime.sources:
+        lines += [f"source {s.describe()}" for s in runtime.sources]
+    else:
+        lines.append("no sources enabled: telemetry values stay null (enable [can], [gps]... or simulation.mode = on)")
+    lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}")
+    return lines
+
+
+async def serve_forever(loaded: LoadedConfig) -> None:
+    """Run the server until SIGINT/SIGTERM (Ctrl-C or Ctrl-Break on Windows)."""
+    runtime = build_runtime(loaded)
+    try:
+        await runtime.start()
+    except OSError as exc:
+        raise EvscreenError(
+            f"cannot listen on {loaded.config.server.host}:{loaded.config.server.port}: {exc.strerror or exc}"
+            " (is another evscreen running? choose another port with --port)"
+        ) from None
+    for line in banner(runtime):
+        log.info("%s", line)
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        await stop.wait()
+    log.info("shutting down")
+    await runtime.stop()
+    log.info("stopped")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    names = ("SIGINT", "SIGTERM") if sys.platform != "win32" else ()
+    installed = []
+    for name in names:
+        sig = getattr(signal, name)
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if sys.platform == "win32":
+        # No add_signal_handler on Windows' event loops: route Ctrl-C / Ctrl-Break through signal().
+        def handler(signum: int, frame: Any) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        for name in ("SIGINT", "SIGBREAK"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), handler)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,230 @@
+"""The ``evscreen`` command: one thin function per subcommand, calling the modules that do the work.
+
+Heavy libraries (websockets, python-can, cantools) are imported inside the subcommands that use
+them, so ``evscreen --help`` stays fast on a Raspberry Pi.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from evscreen import __version__
+from evscreen.errors import EvscreenError, UsageError
+
+app = typer.Typer(
+    name="evscreen",
+    help="Backend of an EV infotainment screen: live telemetry and commands over WebSocket.\n\n"
+    "Reads real hardware on a Raspberry Pi (CAN, GPS, DHT11, Bluetooth) and runs a simulated vehicle elsewhere.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Show, create and locate the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+_debug = False
+
+ConfigOption = typer.Option(
+    None, "--config", "-c", envvar="EVSCREEN_CONFIG", help="Config file to use instead of the default location.",
+    dir_okay=False,
+)
+UrlOption = typer.Option("ws://127.0.0.1:8765", "--url", "-u", envvar="EVSCREEN_URL", help="URL of a running server.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"evscreen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _load(config_file: Optional[Path], flags: dict[str, Any] | None = None) -> Any:
+    from evscreen.config import load_config
+
+    return load_config(config_file, flags=flags)
+
+
+def _err(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True)
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config_file: Optional[Path] = ConfigOption,
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
+    port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port [default: 8765]."),
+    telemetry_interval: Optional[float] = typer.Option(
+        None, "--telemetry-interval", "-i", help="Seconds between telemetry messages [default: 1.0]."
+    ),
+    simulation: Optional[str] = typer.Option(
+        None, "--simulation", help="auto (real hardware on a Pi, simulated elsewhere), on or off."
+    ),
+    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run the WebSocket server that screens connect to (simulated vehicle off a Pi)."""
+    import asyncio
+
+    from evscreen.app import serve_forever
+    from evscreen.logsetup import configure_logging
+
+    loaded = _load(
+        config_file,
+        {
+            "server.host": host,
+            "server.port": port,
+            "server.telemetry_interval": telemetry_interval,
+            "simulation.mode": simulation,
+            "logging.level": log_level,
+        },
+    )
+    configure_logging(loaded.config.logging.level, loaded.config.logging.file)
+    try:
+        asyncio.run(serve_forever(loaded))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+
+
+# --- send and watch ----------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    action: str = typer.Argument(..., help="The action, e.g. set_drive_mode, play_music, set_volume."),
+    value: Optional[str] = typer.Argument(None, help="The value, if the action takes one (eco, 80, true, 0.7...)."),
+    url: str = UrlOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON response."),
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
+) -> None:
+    """Send one command to a running server and print its response.
+
+    Exit code 0 on success, 1 when the server answers with an error, 2 when it cannot be reached.
+
+    Examples: [bold]evscreen send set_drive_mode eco[/], [bold]evscreen send set_volume 0.7[/],
+    [bold]evscreen send connect_bluetooth 00:1A:7D:DA:71:13[/]
+    """
+    from evscreen.client import send_command
+    from evscreen.protocol import Rejected, command_from_text
+
+    try:
+        command = command_from_text(action, value)
+    except Rejected as exc:
+        raise UsageError(str(exc)) from None
+    response = send_command(url, command, timeout=timeout)
+    if as_json:
+        typer.echo(json.dumps(response))
+    elif response.get("status") == "success":
+        typer.echo(f"{action}: ok")
+    else:
+        _err(f"{action}: {response.get('error')} ({response.get('code')})")
+    raise typer.Exit(0 if response.get("status") == "success" else 1)
+
+
+@app.command()
+def watch(
+    url: str = UrlOption,
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
+) -> None:
+    """Watch live telemetry in the terminal, updating in place (Ctrl-C to quit)."""
+    from evscreen.tools.watch import watch_telemetry
+
+    try:
+        watch_telemetry(url, timeout)
+    except KeyboardInterrupt:
+        pass
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(
+    config_file: Optional[Path] = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: {key: {value, source}}."),
+) -> None:
+    """Print the effective configuration and where each value came from (secrets masked)."""
+    from evscreen.config import display_value, key_specs
+
+    loaded = _load(config_file)
+    rows = []
+    for spec in key_specs():
+        value = getattr(getattr(loaded.config, spec.section), spec.name)
+        rows.append((spec, value, loaded.origins[spec.path]))
+    if as_json:
+        out = {
+            spec.path: {"value": "********" if spec.secret and value else value, "source": origin}
+            for spec, value, origin in rows
+        }
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{loaded.path}{'' if loaded.file_found else ' (not found: defaults)'}", title_justify="left")
+    table.add_column("key")
+    table.add_column("value")
+    table.add_column("source")
+    for spec, value, origin in rows:
+        table.add_row(spec.path, display_value(spec, value), origin if origin == "default" else f"[bold]{origin}[/]")
+    Console().print(table)
+
+
+@config_app.command("init")
+def config_init(
+    path: Optional[Path] = typer.Option(None, "--path", help="Where to write [default: the default config path]."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented config file with every key at its default."""
+    from evscreen.config import default_config_path, default_config_text
+
+    target = path or default_config_path()
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; use --force to overwrite it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(default_config_text(), encoding="utf-8")
+        if os.name == "posix":
+            target.chmod(0o600)  # it may come to hold secrets
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {target}")
+
+
+@config_app.command("path")
+def config_path(config_file: Optional[Path] = ConfigOption) -> None:
+    """Print the paths in use: config file, data (settings) and logs."""
+    from evscreen.config import data_dir, default_config_path, log_dir
+
+    typer.echo(f"config: {config_file or default_config_path()}")
+    typer.echo(f"data:   {data_dir()}")
+    typer.echo(f"logs:   {log_dir()}")
+
+
+def main() -> None:
+    try:
+        app(prog_name="evscreen")
+    except EvscreenError as exc:
+        if _debug:
+            raise
+        _err(str(exc))
+        sys.exit(exc.exit_code)

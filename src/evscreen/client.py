@@ -1,0 +1,64 @@
+"""A small synchronous client of the server, for ``evscreen send`` and ``evscreen watch``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from evscreen.errors import ServerUnreachable
+
+DEFAULT_URL = "ws://127.0.0.1:8765"
+
+
+def _connect(url: str, timeout: float) -> Any:
+    from websockets.exceptions import InvalidHandshake, InvalidURI
+    from websockets.sync.client import connect
+
+    try:
+        return connect(url, open_timeout=timeout, close_timeout=1, max_size=2**22)
+    except InvalidURI as exc:
+        raise ServerUnreachable(f"{url} is not a WebSocket URL ({exc}); use e.g. {DEFAULT_URL}") from None
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ServerUnreachable(
+            f"the server is not reachable at {url} ({reason}); is `evscreen serve` running there?"
+        ) from None
+
+
+def send_command(url: str, command: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """Send one command and return the server's response to it."""
+    from websockets.exceptions import ConnectionClosed
+
+    command = {**command, "request_id": command.get("request_id") or uuid.uuid4().hex[:12]}
+    with _connect(url, timeout) as ws:
+        deadline = time.monotonic() + timeout
+        try:
+            ws.send(json.dumps(command))
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                message = json.loads(ws.recv(timeout=remaining))
+                if message.get("type") == "response" and message.get("request_id") == command["request_id"]:
+                    return message
+        except TimeoutError:
+            raise ServerUnreachable(f"no response from {url} within {timeout:g} s") from None
+        except ConnectionClosed as exc:
+            raise ServerUnreachable(f"{url} closed the connection ({exc})") from None
+
+
+def telemetry_stream(url: str, timeout: float = 5.0) -> Iterator[dict[str, Any]]:
+    """Yield telemetry messages from the server until the connection closes."""
+    from websockets.exceptions import ConnectionClosed
+
+    with _connect(url, timeout) as ws:
+        try:
+            for text in ws:
+                message = json.loads(text)
+                if message.get("type") == "telemetry":
+                    yield message
+        except ConnectionClosed:
+            return

@@ -1,0 +1,486 @@
+"""The one config loader: defaults < TOML file < ``EVSCREEN_*`` environment < command-line flags.
+
+Every key is declared once, as a dataclass field whose metadata carries its help text and its
+constraints. Validation, ``config show``, ``config init`` and ``docs/configuration.md`` all read
+those declarations, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evscreen.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+APP_NAME = "evscreen"
+ENV_PREFIX = "EVSCREEN_"
+
+
+def key(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    secret: bool = False,
+    pattern: str | None = None,
+) -> Any:
+    """Declare one config key: its default, one line of help and the values it allows."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "secret": secret, "pattern": pattern}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ServerConfig:
+    """The WebSocket server the screen connects to."""
+
+    host: str = key("127.0.0.1", "Address to listen on. 127.0.0.1 serves only this machine; 0.0.0.0 serves the network.")
+    port: int = key(8765, "TCP port of the WebSocket server.", min=1, max=65535)
+    telemetry_interval: float = key(1.0, "Seconds between telemetry messages to each screen.", min=0.02, max=60.0)
+    max_message_size: int = key(
+        65536, "Largest WebSocket message accepted from a client, in bytes; larger ones close the connection (1009).",
+        min=256, max=16 * 1024 * 1024,
+    )
+
+
+@dataclass
+class SimulationConfig:
+    """The simulated vehicle used when no real hardware is present."""
+
+    mode: str = key(
+        "auto", "auto: real hardware on a Raspberry Pi, simulated elsewhere; on: always simulate; off: never.",
+        choices=("auto", "on", "off"),
+    )
+    seed: int = key(1, "Seed of the simulated vehicle, so that a run can be reproduced.", min=0, max=2**63 - 1)
+    speed: float = key(1.0, "Simulated seconds per real second (for demos and tests).", min=0.01, max=1000.0)
+
+
+@dataclass
+class LoggingConfig:
+    """Where log lines go and how many."""
+
+    level: str = key("info", "Least severe level logged.", choices=("debug", "info", "warning", "error"))
+    file: str | None = key(None, "Also write the log to this file (rotated at 5 MB, 3 kept). Empty: no log file.")
+
+
+@dataclass
+class CanConfig:
+    """The CAN bus source (python-can) and its DBC."""
+
+    enabled: bool = key(False, "Read telemetry from a CAN bus (real hardware mode).")
+    interface: str = key("socketcan", "Any python-can interface name (socketcan, slcan, pcan, kvaser, virtual...).")
+    channel: str = key("can0", "The interface's channel (can0, /dev/ttyACM0, PCAN_USBBUS1...).")
+    bitrate: int = key(500000, "Bus bitrate in bit/s, for interfaces that set it.", min=10000, max=8000000)
+    dbc: str | None = key(None, "DBC file describing the bus. Empty: evscreen's own DBC.")
+    signals: dict[str, str] = key(
+        {}, "Telemetry field -> 'Message.Signal' (optionally '* factor'). Empty: the mapping for evscreen's own DBC."
+    )
+
+
+@dataclass
+class GpsConfig:
+    """The GPS receiver."""
+
+    enabled: bool = key(False, "Read position from a GPS receiver (real hardware mode).")
+    source: str = key("serial", "serial: NMEA 0183 on a serial port; gpsd: a running gpsd.", choices=("serial", "gpsd"))
+    port: str = key("/dev/serial0", "Serial device of the receiver (/dev/serial0 is a Pi's UART).")
+    baud: int = key(9600, "Serial speed in baud.", choices=(4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800))
+    gpsd_host: str = key("127.0.0.1", "Host of gpsd when source = gpsd.")
+    gpsd_port: int = key(2947, "Port of gpsd when source = gpsd.", min=1, max=65535)
+
+
+@dataclass
+class Dht11Config:
+    """The cabin temperature and humidity sensor."""
+
+    enabled: bool = key(False, "Read a DHT11/DHT22 sensor (real hardware mode).")
+    pin: int = key(4, "BCM GPIO number of the sensor's data pin.", min=0, max=27)
+    model: str = key("DHT11", "Sensor model.", choices=("DHT11", "DHT22"))
+    interval: float = key(2.0, "Seconds between reads (the sensor allows one every 2 s at most).", min=2.0, max=3600.0)
+
+
+@dataclass
+class BluetoothConfig:
+    """Bluetooth media through BlueZ."""
+
+    enabled: bool = key(False, "Control Bluetooth media through BlueZ (real hardware mode).")
+    adapter: str = key("hci0", "BlueZ adapter name.", pattern=r"hci[0-9]+")
+
+
+@dataclass
+class MqttConfig:
+    """The bridge to an MQTT broker for remote monitoring."""
+
+    enabled: bool = key(False, "Mirror telemetry to an MQTT broker and accept remote commands.")
+    broker: str = key("localhost", "Host name or address of the broker.")
+    port: int = key(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
+    username: str | None = key(None, "User name, if the broker wants one.")
+    password: str | None = key(None, "Password, if the broker wants one.", secret=True)
+
+
+@dataclass
+class Config:
+    """The whole configuration, one attribute per ``[section]`` of the TOML file."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    can: CanConfig = field(default_factory=CanConfig)
+    gps: GpsConfig = field(default_factory=GpsConfig)
+    dht11: Dht11Config = field(default_factory=Dht11Config)
+    bluetooth: BluetoothConfig = field(default_factory=BluetoothConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One declared key, as the loader, ``config show`` and the docs see it."""
+
+    section: str
+    name: str
+    type: Any
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None
+    min: float | None
+    max: float | None
+    secret: bool
+    pattern: str | None
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env_var(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}__{self.name.upper()}"
+
+
+def sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def key_specs() -> list[KeySpec]:
+    """Every config key, in declaration order."""
+    specs = []
+    for section, cls in sections().items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            m = f.metadata
+            specs.append(
+                KeySpec(section, f.name, hints[f.name], default, m["help"], m["choices"], m["min"], m["max"],
+                        m["secret"], m["pattern"])
+            )
+    return specs
+
+
+@dataclass
+class LoadedConfig:
+    """The effective configuration, where each value came from, and the file that was read."""
+
+    config: Config
+    origins: dict[str, str]
+    path: Path
+    file_found: bool
+
+
+# --- paths -------------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def log_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP_NAME))
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_config(
+    path: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> LoadedConfig:
+    """Build the effective configuration from its four layers, validating every value.
+
+    ``path`` None means the default location, where a missing file is fine; a named file must
+    exist. ``flags`` maps ``section.key`` to values from the command line (None means not given).
+    """
+    explicit = path is not None
+    cfg_path = Path(path) if explicit else default_config_path()
+    env = os.environ if env is None else env
+    specs = {s.path: s for s in key_specs()}
+    values: dict[str, Any] = {p: s.default for p, s in specs.items()}
+    origins = {p: "default" for p in specs}
+
+    file_found = cfg_path.is_file()
+    if explicit and not file_found:
+        raise ConfigError(f"{cfg_path}: config file not found (create one with `evscreen config init --path {cfg_path}`)")
+    if file_found:
+        for p, raw in _read_toml(cfg_path).items():
+            values[p] = _check(specs[p], raw, source=str(cfg_path))
+            origins[p] = "file"
+
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "EVSCREEN_CONFIG":
+            continue
+        p = _env_to_path(name, specs)
+        values[p] = _check(specs[p], _parse_env(specs[p], raw, name), source=name)
+        origins[p] = "env"
+
+    for p, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        values[p] = _check(specs[p], raw, source="command line")
+        origins[p] = "flag"
+
+    config = Config()
+    for p, value in values.items():
+        section, name = p.split(".", 1)
+        setattr(getattr(config, section), name, value)
+    return LoadedConfig(config, origins, cfg_path, file_found)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends with "(at line L, column C)".
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    known = sections()
+    flat: dict[str, Any] = {}
+    for section, table in doc.items():
+        if section not in known:
+            raise ConfigError(f"{section}: unknown section in {path} (allowed: {', '.join(known)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table ([{section}]), got {_show(table)}")
+        allowed = [f.name for f in dataclasses.fields(known[section])]
+        for name, value in table.items():
+            if name not in allowed:
+                raise ConfigError(f"{section}.{name}: unknown key (allowed in [{section}]: {', '.join(allowed)})")
+            flat[f"{section}.{name}"] = value
+    return flat
+
+
+def _env_to_path(name: str, specs: Mapping[str, KeySpec]) -> str:
+    rest = name[len(ENV_PREFIX):]
+    if "__" not in rest:
+        raise ConfigError(f"{name}: not a config variable (use EVSCREEN_<SECTION>__<KEY>, e.g. EVSCREEN_SERVER__PORT)")
+    section, _, key_name = rest.partition("__")
+    p = f"{section.lower()}.{key_name.lower()}"
+    if p not in specs:
+        raise ConfigError(f"{name}: no config key {p} (see `evscreen config show`)")
+    return p
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(the type without Optional, whether None is allowed)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_env(spec: KeySpec, raw: str, name: str) -> Any:
+    """Turn an environment string into the key's type; the value check follows."""
+    tp, optional = _base_type(spec.type)
+    text = raw.strip()
+    if optional and text == "":
+        return None
+    try:
+        if tp is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text, 0)
+        if tp is float:
+            return float(text)
+        if typing.get_origin(tp) is list:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        if typing.get_origin(tp) is dict:
+            raise ConfigError(f"{name}: {spec.path} is a table; set it in the config file, not the environment")
+    except ValueError:
+        raise ConfigError(f"{name}: must be {_describe(spec)}, got {raw!r}") from None
+    return text
+
+
+def parse_value_text(spec: KeySpec, raw: str) -> Any:
+    """Convert a string from the command line to the key's type and check it."""
+    return _check(spec, _parse_env(spec, raw, "command line"), source="command line")
+
+
+def _check(spec: KeySpec, value: Any, *, source: str) -> Any:
+    """Return ``value`` if it is allowed for ``spec``, else raise a ConfigError naming the key."""
+    tp, optional = _base_type(spec.type)
+    where = f"{spec.path}: " if source != spec.env_var else f"{spec.env_var} ({spec.path}): "
+
+    def fail(why: str) -> typing.NoReturn:
+        raise ConfigError(f"{where}{why}, got {_show(value)}" + (f" (from {source})" if source != "command line" else ""))
+
+    if value is None or (optional and value == ""):
+        if optional:
+            return None
+        fail(f"must be {_describe(spec)}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail("must be true or false")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"must be {_describe(spec)}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(f"must be {_describe(spec)}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            fail(f"must be {_describe(spec)}")
+        if "\x00" in value:
+            fail("must not contain NUL characters")
+    elif typing.get_origin(tp) is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail("must be a list of strings")
+        return list(value)
+    elif typing.get_origin(tp) is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            fail("must be a table of strings")
+        return dict(value)
+    if spec.choices is not None and value not in spec.choices:
+        fail(f"must be one of {', '.join(_show(c) for c in spec.choices)}")
+    if spec.min is not None and value < spec.min:
+        fail(f"must be {_describe(spec)}")
+    if spec.max is not None and value > spec.max:
+        fail(f"must be {_describe(spec)}")
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+        fail(f"must match {spec.pattern}")
+    return value
+
+
+def _describe(spec: KeySpec) -> str:
+    tp, optional = _base_type(spec.type)
+    if spec.choices is not None:
+        text = "one of " + ", ".join(_show(c) for c in spec.choices)
+    else:
+        noun = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, "a value")
+        lo = _num(spec.min)
+        hi = _num(spec.max)
+        if lo is not None and hi is not None:
+            text = f"{noun} from {lo} to {hi}"
+        elif lo is not None:
+            text = f"{noun} of at least {lo}"
+        else:
+            text = noun
+    return text + (" (or empty)" if optional else "")
+
+
+def _num(x: float | None) -> str | None:
+    if x is None:
+        return None
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+# --- showing and writing -----------------------------------------------------------------------
+
+
+def display_value(spec: KeySpec, value: Any) -> str:
+    """A value as ``config show`` prints it, secrets masked."""
+    if spec.secret and value:
+        return "********"
+    return toml_value(value)
+
+
+def toml_value(value: Any) -> str:
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def default_config_text() -> str:
+    """A commented config file holding every key at its default, every line commented out."""
+    lines = [
+        "# evscreen configuration.",
+        "# Precedence: defaults < this file < EVSCREEN_<SECTION>__<KEY> environment < command-line flags.",
+        "# Every key below is commented out at its default; uncomment and change what you need.",
+    ]
+    current = None
+    for spec in key_specs():
+        if spec.section != current:
+            current = spec.section
+            doc = (sections()[current].__doc__ or "").strip()
+            lines += ["", f"[{current}]", f"# {doc}"]
+        lines.append(f"# {spec.help}")
+        lines.append(f"# {spec.name} = {toml_value(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def secrets_readable_by_others(loaded: LoadedConfig) -> bool:
+    """True when the config file holds a secret and users other than its owner can read it."""
+    if not loaded.file_found or os.name != "posix":
+        return False
+    holds_secret = any(s.secret and loaded.origins[s.path] == "file" for s in key_specs())
+    return holds_secret and bool(loaded.path.stat().st_mode & 0o077)

@@ -1,0 +1,49 @@
+"""Sources by name, as lazy ``module:Class`` strings (python-can's interface registry model).
+
+A module is imported only when its source is chosen, so a missing Raspberry Pi package matters
+only to the person who enabled that source.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from evscreen.errors import SourceUnavailable
+
+if TYPE_CHECKING:
+    from evscreen.config import Config
+    from evscreen.drivers.base import Source
+
+SOURCES: dict[str, str] = {
+    "simulation": "evscreen.drivers.simulated:SimulatedVehicle",
+}
+
+#: Real sources, in start order, each enabled by ``[<name>] enabled = true``.
+REAL_SOURCES: tuple[str, ...] = tuple(name for name in SOURCES if name != "simulation")
+
+
+def load_source_class(name: str) -> type[Source]:
+    try:
+        target = SOURCES[name]
+    except KeyError:
+        raise SourceUnavailable(f"no source named {name!r} (known: {', '.join(SOURCES)})") from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SourceUnavailable(f"{name} unavailable: {exc}") from None
+    return getattr(module, class_name)
+
+
+def simulating(config: Config, on_pi: bool) -> bool:
+    """Whether this run uses the simulated vehicle (``simulation.mode``: auto, on, off)."""
+    mode = config.simulation.mode
+    return mode == "on" or (mode == "auto" and not on_pi)
+
+
+def chosen_sources(config: Config, on_pi: bool) -> list[str]:
+    """Names of the sources to start: the simulated vehicle, or the enabled real ones."""
+    if simulating(config, on_pi):
+        return ["simulation"]
+    return [name for name in REAL_SOURCES if getattr(getattr(config, name, None), "enabled", False)]

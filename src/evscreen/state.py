@@ -1,0 +1,181 @@
+"""The vehicle state and the telemetry snapshot the screen receives (pure: no I/O, no event loop).
+
+Sources write values into :class:`VehicleState` under their telemetry paths (``"speed"``,
+``"gps.latitude"``, ``"media.track_title"``...). :func:`build_telemetry` turns the state and the
+settings into one message with exactly the field names and nesting of ``docs/protocol.md``. A value
+that was never known is ``null``; a value whose source went quiet is kept and its source is marked
+stale, never replaced by an invented number.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+#: Top-level scalar fields of the telemetry message, in the order the seed sends them.
+SCALAR_FIELDS: tuple[str, ...] = (
+    "ambient_temp",
+    "humidity",
+    "cabin_temp",
+    "speed",
+    "range_km",
+    "battery_soc",
+    "battery_voltage",
+    "battery_current",
+    "battery_soh",
+    "motor_rpm",
+    "motor_temp",
+    "power_kw",
+    "efficiency_score",
+    "wheel_speed",
+)
+
+#: Nested objects of the telemetry message and their fields (``settings`` comes from the store).
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "gps": ("latitude", "longitude", "altitude", "satellites", "speed_gps", "heading"),
+    "tire_pressure": ("front_left", "front_right", "rear_left", "rear_right"),
+    "battery_cells": ("block_a", "block_b", "block_c"),
+    "connectivity": ("wifi", "bluetooth", "can_bus"),
+    "media": ("connected", "device_name", "track_title", "track_artist", "duration", "position", "is_playing"),
+}
+
+SETTINGS_FIELDS: tuple[str, ...] = (
+    "charge_limit", "regen_level", "drive_mode", "brightness", "light_theme", "predictions_on", "twin_mode",
+)
+
+#: Every path a source may write.
+STATE_PATHS: frozenset[str] = frozenset(
+    SCALAR_FIELDS + tuple(f"{group}.{name}" for group, names in GROUP_FIELDS.items() for name in names)
+)
+
+
+class SourceState:
+    LIVE = "live"
+    SIMULATED = "simulated"
+    STALE = "stale"
+    OFFLINE = "offline"
+    STARTING = "starting"
+
+
+@dataclass
+class SourceStatus:
+    """What the state knows about one source."""
+
+    simulated: bool
+    stale_after: float
+    online: bool = False
+    last_update: float | None = None  # monotonic seconds
+    detail: str = ""
+
+    def describe(self, now: float) -> dict[str, Any]:
+        age = None if self.last_update is None else max(0.0, now - self.last_update)
+        if not self.online:
+            state = SourceState.OFFLINE if self.last_update is not None or self.detail else SourceState.STARTING
+        elif age is None:
+            state = SourceState.STARTING
+        elif age > self.stale_after:
+            state = SourceState.STALE
+        else:
+            state = SourceState.SIMULATED if self.simulated else SourceState.LIVE
+        out: dict[str, Any] = {"state": state, "age": None if age is None else round(age, 3)}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class VehicleState:
+    """Latest value of every telemetry path, when it arrived and from which source."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._values: dict[str, Any] = {}
+        self._sources: dict[str, SourceStatus] = {}
+        self.version = 0  # bumped on every change, so sinks can tell when something moved
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def register_source(self, name: str, *, simulated: bool, stale_after: float = 5.0) -> None:
+        self._sources[name] = SourceStatus(simulated=simulated, stale_after=stale_after)
+
+    def set_online(self, name: str, online: bool, detail: str = "") -> None:
+        status = self._sources[name]
+        status.online = online
+        status.detail = detail
+        self.version += 1
+
+    def source_names(self) -> list[str]:
+        return list(self._sources)
+
+    def source_status(self, name: str) -> SourceStatus:
+        return self._sources[name]
+
+    def describe_sources(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+        now = self._clock() if now is None else now
+        return {name: status.describe(now) for name, status in self._sources.items()}
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def update(self, source: str, values: Mapping[str, Any] | Iterable[tuple[str, Any]], now: float | None = None) -> None:
+        """Record fresh values from ``source``; paths must be in :data:`STATE_PATHS`."""
+        items = values.items() if isinstance(values, Mapping) else values
+        store = self._values
+        for path, value in items:
+            if path not in STATE_PATHS:
+                raise KeyError(f"{path!r} is not a telemetry path")
+            if value.__class__ is float and not math.isfinite(value):
+                value = None  # NaN/inf is not a measurement, and not valid JSON
+            store[path] = value
+        status = self._sources[source]
+        status.last_update = self._clock() if now is None else now
+        status.online = True
+        self.version += 1
+
+    def touch(self, source: str, now: float | None = None) -> None:
+        """Mark ``source`` as alive without new values (data arrived but nothing changed)."""
+        status = self._sources[source]
+        status.last_update = self._clock() if now is None else now
+        status.online = True
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return self._values.get(path, default)
+
+    def values(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def build_telemetry(
+    state: VehicleState,
+    settings: Mapping[str, Any],
+    *,
+    wall_time: float | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The telemetry message for this instant, exactly as the protocol names and nests it."""
+    values = state._values  # read-only access; a copy per tick would be wasted work
+    wall = time.time() if wall_time is None else wall_time
+    msg: dict[str, Any] = {
+        "type": "telemetry",
+        "timestamp": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    for name in SCALAR_FIELDS:
+        msg[name] = values.get(name)
+    for group, names in GROUP_FIELDS.items():
+        msg[group] = {name: values.get(f"{group}.{name}") for name in names}
+    msg["media"]["volume"] = settings.get("volume")  # an extra key: the persisted media volume
+    msg["settings"] = {name: settings.get(name) for name in SETTINGS_FIELDS}
+    msg["sources"] = state.describe_sources(now)
+    return msg
+
+
+def telemetry_paths() -> list[str]:
+    """Every leaf of the telemetry message as ``group.field`` (or ``field``), settings included."""
+    return (
+        list(SCALAR_FIELDS)
+        + [f"{g}.{n}" for g, names in GROUP_FIELDS.items() for n in names]
+        + ["media.volume"]
+        + [f"settings.{n}" for n in SETTINGS_FIELDS]
+    )

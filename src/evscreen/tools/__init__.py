@@ -1,0 +1,1 @@
+"""The interactive terminal tools behind the CLI (rich lives here and in cli.py only)."""
