@@ -1,0 +1,172 @@
+"""Shared fixtures: isolated config/data dirs, free ports, and real running servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REALDATA = REPO.parent / "shared" / "realdata"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point config, data and log dirs at tmp_path and drop EVSCREEN_* from the environment."""
+    for name in list(os.environ):
+        if name.startswith("EVSCREEN_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                     ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+def wait_for_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+def evscreen_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evscreen", *args]
+
+
+class ServeProcess:
+    """`evscreen serve` as a real child process."""
+
+    def __init__(self, port: int, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.url = f"ws://127.0.0.1:{port}"
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> ServeProcess:
+        self.proc = subprocess.Popen(
+            evscreen_cmd("serve", "--port", str(self.port), *self.args),
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        wait_for_port(self.port, proc=self.proc)
+        return self
+
+    def stop(self, sig: int | None = None) -> tuple[int, str]:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def serve_process(port: int) -> Iterator[Any]:
+    """Factory: start `evscreen serve` on a free port with extra args; stopped at teardown."""
+    started: list[ServeProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, port_: int | None = None) -> ServeProcess:
+        sp = ServeProcess(port_ or port, *args, env=env).start()
+        started.append(sp)
+        return sp
+
+    yield start
+    for sp in started:
+        if sp.proc is not None and sp.proc.poll() is None:
+            sp.stop()
+
+
+class RuntimeThread:
+    """A real server Runtime running on its own event loop in a background thread."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> RuntimeThread:
+        self.thread.start()
+        self.call(self.runtime.start())
+        return self
+
+    def call(self, coro: Any, timeout: float = 10.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.runtime.server.port}"
+
+    def __exit__(self, *exc: Any) -> None:
+        self.call(self.runtime.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def live_server(port: int) -> Iterator[Any]:
+    """Factory: build a Runtime from config flags and run it in-process; stopped at teardown."""
+    from evscreen.app import build_runtime
+    from evscreen.config import load_config
+
+    running: list[RuntimeThread] = []
+
+    def start(**flags: Any) -> RuntimeThread:
+        flags = {"server.port": port, "server.telemetry_interval": 0.1, "simulation.mode": "on", **flags}
+        rt = RuntimeThread(build_runtime(load_config(env={}, flags=flags)))
+        running.append(rt.__enter__())
+        return rt
+
+    yield start
+    for rt in running:
+        rt.__exit__(None, None, None)
+
+
+def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_until(ws: Any, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """Receive messages until one satisfies ``predicate``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("no matching message within timeout")
+        message = recv_json(ws, remaining)
+        if predicate(message):
+            return message
