@@ -51,6 +51,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.server.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.settings.flush)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -134,10 +135,10 @@ async def serve_forever(loaded: LoadedConfig) -> None:
     for line in banner(runtime):
         log.info("%s", line)
     stop = asyncio.Event()
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop):  # kept during shutdown: a second SIGTERM must not cut the flush short
         await stop.wait()
-    log.info("shutting down")
-    await runtime.stop()
+        log.info("shutting down")
+        await runtime.stop()
     log.info("stopped")
 
 

@@ -8,15 +8,30 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from evscreen.errors import ServerUnreachable
+from evscreen.errors import ServerUnreachable, UsageError
 
 DEFAULT_URL = "ws://127.0.0.1:8765"
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if it is a usable ws:// or wss:// URL, else raise UsageError saying why."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise UsageError(f"{url!r} is not a valid URL ({exc}); use e.g. {DEFAULT_URL}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"{url!r} is not a WebSocket URL; use ws://HOST:PORT or wss://HOST:PORT, e.g. {DEFAULT_URL}")
+    return url
 
 
 def _connect(url: str, timeout: float) -> Any:
     from websockets.exceptions import InvalidHandshake, InvalidURI
     from websockets.sync.client import connect
 
+    check_url(url)
     try:
         return connect(url, open_timeout=timeout, close_timeout=1, max_size=2**22)
     except InvalidURI as exc:

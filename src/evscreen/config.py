@@ -474,7 +474,7 @@ def default_config_text() -> str:
             doc = (sections()[current].__doc__ or "").strip()
             lines += ["", f"[{current}]", f"# {doc}"]
         lines.append(f"# {spec.help}")
-        lines.append(f"# {spec.name} = {toml_value(spec.default)}")
+        lines.append(f"#{spec.name} = {toml_value(spec.default)}")
     return "\n".join(lines) + "\n"
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from evscreen.config import ServerConfig
 from evscreen.dispatch import Dispatcher
@@ -74,6 +78,11 @@ class TelemetryServer:
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.on_tick: list[Callable[[dict[str, Any]], None]] = []
+        #: Checks run on every HTTP request before the WebSocket upgrade (authentication, origin,
+        #: connection limits): each returns None to let the request through or a Response to refuse it.
+        self.request_checks: list[Callable[[ServerConnection, Request], Response | None]] = []
+        #: Plain HTTP (non-upgrade) GET routes served on the same port: path -> handler.
+        self.http_routes: dict[str, Callable[[ServerConnection, Request], Response]] = {}
 
     @property
     def port(self) -> int:
@@ -94,6 +103,7 @@ class TelemetryServer:
             ping_timeout=20,
             close_timeout=2,
             server_header=None,
+            process_request=self._process_request,
         )
         self._ticker = asyncio.create_task(self._tick_forever(), name="telemetry-ticker")
 
@@ -135,7 +145,22 @@ class TelemetryServer:
             except Exception:
                 log.exception("telemetry tick failed")
 
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        for check in self.request_checks:
+            refusal = check(connection, request)
+            if refusal is not None:
+                return refusal
+        if "websocket" in request.headers.get("Upgrade", "").lower():
+            return None
+        handler = self.http_routes.get(urlsplit(request.path).path)
+        if handler is None:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, "Not found. This is evscreen's WebSocket server: connect with a ws:// URL.\n"
+            )
+        return handler(connection, request)
+
     async def _handle(self, ws: ServerConnection) -> None:
+        _limit_send_buffer(ws)
         client = Client(ws)
         peer = _peer(ws)
         log.info("screen connected from %s (%d connected)", peer, len(self.clients) + 1)
@@ -149,6 +174,8 @@ class TelemetryServer:
             async for message in ws:
                 response = await self.dispatcher.handle_text(message)
                 await ws.send(dumps(response))
+                # A client sending a burst must not starve the ticker and the other clients.
+                await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
@@ -160,6 +187,20 @@ class TelemetryServer:
                 pass
             code = ws.close_code
             log.info("screen %s disconnected (code %s, %d connected)", peer, code, len(self.clients))
+
+
+#: Kernel send buffer per connection. Linux would otherwise grow it to megabytes for a client that
+#: stops reading; this bounds what a stuck client holds to this plus websockets' write limit.
+SEND_BUFFER_BYTES = 64 * 1024
+
+
+def _limit_send_buffer(ws: ServerConnection) -> None:
+    sock = ws.transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        except OSError:
+            pass
 
 
 def _peer(ws: ServerConnection) -> str:

@@ -1,8 +1,10 @@
 """The persisted settings store: the screen's settings and the media volume, surviving restarts.
 
 Written atomically (temporary file, fsync, rename), so a crash or power cut mid-write leaves
-either the old file or the new one, never a torn one. A file that cannot be read is moved aside
-with a warning and defaults are used: a corrupt file must never stop the car's screen.
+either the old file or the new one, never a torn one. Writes happen on a writer thread, so a burst
+of changes never blocks the event loop on fsync; bursts coalesce into one write of the latest
+values. A file that cannot be read is moved aside with a warning and defaults are used: a corrupt
+file must never stop the car's screen.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +44,10 @@ class SettingsStore:
         self.path = Path(path)
         self._values = dict(DEFAULT_SETTINGS)
         self._listeners: list[Listener] = []
+        self._dirty = False
+        self._writing = False
+        self._cond = threading.Condition()
+        self._writer: threading.Thread | None = None
         self._load()
 
     @property
@@ -63,7 +70,7 @@ class SettingsStore:
         if self._values.get(name) == value and type(self._values.get(name)) is type(value):
             return
         self._values[name] = value
-        self._save()
+        self._schedule_save()
         for listener in self._listeners:
             try:
                 listener(name, value)
@@ -101,8 +108,38 @@ class SettingsStore:
             except ValueError as exc:
                 log.warning("settings file %s: %s; using the default %r", self.path, exc, DEFAULT_SETTINGS[name])
 
-    def _save(self) -> None:
-        atomic_write(self.path, json.dumps(self._values, indent=2, sort_keys=True).encode() + b"\n")
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every change so far is on disk. Returns False if that took over ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._dirty and not self._writing, timeout)
+
+    def _schedule_save(self) -> None:
+        with self._cond:
+            self._dirty = True
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="settings-writer", daemon=True)
+                self._writer.start()
+            self._cond.notify_all()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._dirty:
+                    # Nothing left to write: let the thread end; the next change starts another.
+                    self._writer = None
+                    self._cond.notify_all()
+                    return
+                self._dirty = False
+                self._writing = True
+                data = json.dumps(self._values, indent=2, sort_keys=True).encode() + b"\n"
+            try:
+                atomic_write(self.path, data)
+            except OSError as exc:
+                log.error("cannot save settings to %s: %s", self.path, exc)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,61 @@
+"""`evscreen watch` on a real terminal (a pty) against a live server."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+
+from conftest import evscreen_cmd, free_port
+
+
+def read_pty(fd: int, seconds: float, until: bytes | None = None) -> bytes:
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+            if until is not None and until in out:
+                break
+    return out
+
+
+def watch(url: str) -> tuple[subprocess.Popen, int]:
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color"}
+    proc = subprocess.Popen(evscreen_cmd("watch", "--url", url), stdout=slave, stderr=slave, stdin=slave, env=env)
+    os.close(slave)
+    return proc, master
+
+
+def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
+    server = live_server()
+    proc, master = watch(server.url)
+    try:
+        screen = read_pty(master, 20, until=b"block_c")
+        assert b"battery_soc" in screen and b"drive_mode" in screen and b"simulation simulated" in screen
+        assert b"km/h" in screen
+    finally:
+        proc.send_signal(2)
+        proc.wait(10)
+        os.close(master)
+    assert proc.returncode in (0, 130)
+
+
+def test_watch_waits_for_a_server_that_is_not_there():
+    url = f"ws://127.0.0.1:{free_port()}"
+    proc, master = watch(url)
+    try:
+        screen = read_pty(master, 15, until=b"retrying")
+        assert b"not reachable" in screen and b"retrying" in screen
+        assert b"Traceback" not in screen
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)
