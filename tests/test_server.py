@@ -115,7 +115,8 @@ BAD_INPUTS = [
 
 
 def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
-    server = live_server(**{"server.telemetry_interval": 0.05})
+    # Unlimited command rate here: this is about answering every message of a burst.
+    server = live_server(**{"server.telemetry_interval": 0.05, "server.command_rate": 0.0})
     gaps: list[float] = []
     stop = threading.Event()
 
@@ -159,6 +160,29 @@ def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
     assert len(gaps) > 10
     # The other screen kept its rate: no gap anywhere near a second at a 50 ms interval.
     assert max(gaps) < 1.0, max(gaps)
+
+
+def test_rate_limit_answers_then_disconnects_a_flood(live_server):
+    server = live_server(**{"server.command_rate": 5.0, "server.command_burst": 20})
+    with connect(server.url) as other, connect(server.url) as flooder:
+        recv_json(other), recv_json(flooder)
+        for i in range(30):
+            flooder.send(json.dumps({"action": "set_brightness", "value": 50, "request_id": i}))
+        responses = [recv_until(flooder, is_response) for _ in range(30)]
+        assert [r["request_id"] for r in responses] == list(range(30))
+        statuses = [r["status"] for r in responses]
+        assert statuses[:20] == ["success"] * 20
+        limited = [r for r in responses if r["status"] == "error"]
+        assert len(limited) >= 8 and all(r["code"] == "rate_limited" and r["action"] == "set_brightness"
+                                         for r in limited)
+        with pytest.raises(ConnectionClosed) as info:
+            for i in range(500):
+                flooder.send('{"action": "play_music"}')
+            while True:
+                flooder.recv(timeout=5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        other.send('{"action": "pause_music"}')
+        assert recv_until(other, is_response)["status"] == "success"
 
 
 def test_oversized_frame_closes_with_1009_and_others_continue(live_server):

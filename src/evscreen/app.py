@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evscreen import __version__
-from evscreen.config import LoadedConfig, data_dir
+from evscreen.access import check_bind, resolve_token
+from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
 from evscreen.drivers.base import Source
 from evscreen.drivers.registry import chosen_sources, load_source_class, simulating
@@ -42,7 +43,7 @@ class Runtime:
     def url(self) -> str:
         host = self.loaded.config.server.host
         shown = f"[{host}]" if ":" in host else host
-        return f"ws://{shown}:{self.server.port}"
+        return f"{self.server.scheme}://{shown}:{self.server.port}"
 
     async def start(self) -> None:
         await self.server.start()
@@ -64,6 +65,12 @@ class Runtime:
 
 def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime:
     config = loaded.config
+    token = resolve_token(config.server)
+    insecure = check_bind(config.server, token)
+    if insecure:
+        log.warning("%s", insecure)
+    if secrets_readable_by_others(loaded):
+        log.warning("config file %s holds secrets and other users can read it; chmod 600 it", loaded.path)
     on_pi = is_raspberry_pi() if on_pi is None else on_pi
     state = VehicleState()
     settings = SettingsStore(data_dir() / SETTINGS_FILE)
@@ -83,7 +90,7 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         for name, value in settings.values.items():
             source.on_setting(name, value)
         settings.subscribe(source.on_setting)
-    server = TelemetryServer(config.server, state, settings, dispatcher)
+    server = TelemetryServer(config.server, state, settings, dispatcher, token)
     return Runtime(loaded, state, settings, sources, dispatcher, server)
 
 
@@ -118,7 +125,10 @@ def banner(runtime: Runtime) -> list[str]:
         lines += [f"source {s.describe()}" for s in runtime.sources]
     else:
         lines.append("no sources enabled: telemetry values stay null (enable [can], [gps]... or simulation.mode = on)")
-    lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}")
+    auth = "token required" if runtime.server.token else "no token (loopback only)"
+    if runtime.server.token is None and config.server.insecure_no_auth:
+        auth = "NO AUTHENTICATION"
+    lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url} ({auth})")
     return lines
 
 

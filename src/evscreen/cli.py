@@ -36,7 +36,16 @@ ConfigOption = typer.Option(
     None, "--config", "-c", envvar="EVSCREEN_CONFIG", help="Config file to use instead of the default location.",
     dir_okay=False,
 )
-UrlOption = typer.Option("ws://127.0.0.1:8765", "--url", "-u", envvar="EVSCREEN_URL", help="URL of a running server.")
+UrlOption = typer.Option(
+    "ws://127.0.0.1:8765", "--url", "-u", envvar="EVSCREEN_URL", help="URL of a running server (ws:// or wss://)."
+)
+TokenOption = typer.Option(
+    None, "--token", envvar="EVSCREEN_TOKEN", help="The server's token, if it requires one.", show_default=False
+)
+CaFileOption = typer.Option(
+    None, "--ca-file", envvar="EVSCREEN_CA_FILE", help="CA certificate (PEM) to verify a wss:// server with.",
+    dir_okay=False,
+)
 
 
 def _version(value: bool) -> None:
@@ -81,6 +90,9 @@ def serve(
         None, "--simulation", help="auto (real hardware on a Pi, simulated elsewhere), on or off."
     ),
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve a non-loopback address without a token (not recommended)."
+    ),
 ) -> None:
     """Run the WebSocket server that screens connect to (simulated vehicle off a Pi)."""
     import asyncio
@@ -96,6 +108,7 @@ def serve(
             "server.telemetry_interval": telemetry_interval,
             "simulation.mode": simulation,
             "logging.level": log_level,
+            "server.insecure_no_auth": True if insecure_no_auth else None,
         },
     )
     configure_logging(loaded.config.logging.level, loaded.config.logging.file)
@@ -115,6 +128,8 @@ def send(
     url: str = UrlOption,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON response."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
+    token: Optional[str] = TokenOption,
+    ca_file: Optional[Path] = CaFileOption,
 ) -> None:
     """Send one command to a running server and print its response.
 
@@ -130,7 +145,7 @@ def send(
         command = command_from_text(action, value)
     except Rejected as exc:
         raise UsageError(str(exc)) from None
-    response = send_command(url, command, timeout=timeout)
+    response = send_command(url, command, timeout=timeout, token=token, ca_file=str(ca_file) if ca_file else None)
     if as_json:
         typer.echo(json.dumps(response))
     elif response.get("status") == "success":
@@ -144,12 +159,16 @@ def send(
 def watch(
     url: str = UrlOption,
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
+    token: Optional[str] = TokenOption,
+    ca_file: Optional[Path] = CaFileOption,
 ) -> None:
     """Watch live telemetry in the terminal, updating in place (Ctrl-C to quit)."""
+    from evscreen.client import check_url
     from evscreen.tools.watch import watch_telemetry
 
+    check_url(url)
     try:
-        watch_telemetry(url, timeout)
+        watch_telemetry(url, timeout, token, str(ca_file) if ca_file else None)
     except KeyboardInterrupt:
         pass
 

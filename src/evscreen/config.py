@@ -58,6 +58,27 @@ class ServerConfig:
         65536, "Largest WebSocket message accepted from a client, in bytes; larger ones close the connection (1009).",
         min=256, max=16 * 1024 * 1024,
     )
+    token: str | None = key(
+        None, "Token clients must present (Authorization: Bearer TOKEN, or ?token=TOKEN). Required off loopback.",
+        secret=True,
+    )
+    token_file: str | None = key(None, "File holding the token (first line), instead of token.")
+    insecure_no_auth: bool = key(False, "Allow serving a non-loopback address without a token (not recommended).")
+    tls_cert: str | None = key(None, "PEM certificate (chain) file: serve wss:// instead of ws://.")
+    tls_key: str | None = key(None, "PEM private key file for tls_cert.")
+    allowed_origins: list[str] = key(
+        [], "Browser origins allowed to connect (e.g. https://screen.local); same-origin pages always are."
+    )
+    max_connections: int = key(64, "Most simultaneous clients; more are refused with HTTP 503.", min=1, max=100000)
+    command_rate: float = key(
+        50.0, "Commands per second allowed per connection (sustained); excess get rate_limited. 0: unlimited.",
+        min=0.0, max=100000.0,
+    )
+    command_burst: int = key(100, "Commands a connection may send at once before command_rate applies.", min=1,
+                             max=100000)
+    stall_timeout: float = key(
+        30.0, "Seconds a client may leave telemetry unread before it is disconnected.", min=1.0, max=3600.0
+    )
 
 
 @dataclass

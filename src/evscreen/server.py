@@ -2,7 +2,11 @@
 
 Each tick the snapshot is built and serialized once, then offered to every client. A client holds
 at most one pending snapshot (the latest; older ones are dropped), and its own sender task writes
-it, so a client that stops reading delays and costs no one but itself.
+it, so a client that stops reading delays and costs no one but itself, and is disconnected once it
+has left telemetry unread for ``stall_timeout`` seconds.
+
+Before the upgrade, every request passes the checks in ``request_checks`` (connection limit,
+token, origin); plain HTTP requests are answered from ``http_routes``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -20,12 +25,24 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from evscreen.access import origin_allowed, presented_token, token_matches
 from evscreen.config import ServerConfig
 from evscreen.dispatch import Dispatcher
+from evscreen.errors import ConfigError
+from evscreen.protocol import ErrorCode, Rejected, error_response, parse_command
+from evscreen.ratelimit import TokenBucket
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState, build_telemetry
 
 log = logging.getLogger(__name__)
+
+#: Kernel send buffer per connection. Linux would otherwise grow it to megabytes for a client that
+#: stops reading; this bounds what a stuck client holds to this plus websockets' write limit.
+SEND_BUFFER_BYTES = 64 * 1024
+#: Close code for policy violations (flooding after rate_limited errors, unread telemetry).
+POLICY_VIOLATION = 1008
+#: Refused commands per connection, within one window, after which it is disconnected.
+STRIKES_WINDOW_S = 10.0
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -35,10 +52,11 @@ def dumps(message: dict[str, Any]) -> str:
 class Client:
     """One connected screen and its latest-only outgoing telemetry slot."""
 
-    __slots__ = ("ws", "pending", "wakeup", "sent", "dropped")
+    __slots__ = ("ws", "peer", "pending", "wakeup", "sent", "dropped")
 
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: ServerConnection, peer: str) -> None:
         self.ws = ws
+        self.peer = peer
         self.pending: str | None = None
         self.wakeup = asyncio.Event()
         self.sent = 0
@@ -50,14 +68,20 @@ class Client:
         self.pending = text
         self.wakeup.set()
 
-    async def send_telemetry(self) -> None:
+    async def send_telemetry(self, stall_timeout: float) -> None:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
             text, self.pending = self.pending, None
             if text is None:
                 continue
-            await self.ws.send(text)
+            try:
+                await asyncio.wait_for(self.ws.send(text), stall_timeout)
+            except asyncio.TimeoutError:
+                log.warning("screen %s left telemetry unread for %g s; disconnecting it", self.peer, stall_timeout)
+                # A client that does not read cannot receive a close frame either.
+                self.ws.transport.abort()
+                return
             self.sent += 1
 
 
@@ -68,19 +92,25 @@ class TelemetryServer:
         state: VehicleState,
         settings: SettingsStore,
         dispatcher: Dispatcher,
+        token: str | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.settings = settings
         self.dispatcher = dispatcher
+        self.token = token
         self.clients: set[Client] = set()
+        self.connections = 0
         self.ticks = 0
+        self.refused = {"unauthorized": 0, "origin": 0, "full": 0}
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.on_tick: list[Callable[[dict[str, Any]], None]] = []
-        #: Checks run on every HTTP request before the WebSocket upgrade (authentication, origin,
-        #: connection limits): each returns None to let the request through or a Response to refuse it.
-        self.request_checks: list[Callable[[ServerConnection, Request], Response | None]] = []
+        #: Checks run on every HTTP request before the WebSocket upgrade: each returns None to let
+        #: the request through or a Response to refuse it.
+        self.request_checks: list[Callable[[ServerConnection, Request], Response | None]] = [
+            self._check_capacity, self._check_token, self._check_origin,
+        ]
         #: Plain HTTP (non-upgrade) GET routes served on the same port: path -> handler.
         self.http_routes: dict[str, Callable[[ServerConnection, Request], Response]] = {}
 
@@ -88,6 +118,10 @@ class TelemetryServer:
     def port(self) -> int:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.config.tls_cert else "ws"
 
     def snapshot(self) -> dict[str, Any]:
         return build_telemetry(self.state, self.settings.values)
@@ -97,6 +131,7 @@ class TelemetryServer:
             self._handle,
             self.config.host,
             self.config.port,
+            ssl=self._ssl_context(),
             max_size=self.config.max_message_size,
             max_queue=64,
             ping_interval=20,
@@ -106,6 +141,22 @@ class TelemetryServer:
             process_request=self._process_request,
         )
         self._ticker = asyncio.create_task(self._tick_forever(), name="telemetry-ticker")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        cert, key = self.config.tls_cert, self.config.tls_key
+        if not cert and not key:
+            return None
+        if not cert or not key:
+            raise ConfigError("server.tls_cert and server.tls_key must be set together")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(cert, key)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"server.tls_cert/tls_key: file not found: {exc.filename}") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"server.tls_cert/tls_key: cannot load {cert} / {key}: {exc}") from None
+        return context
 
     async def stop(self) -> None:
         """Stop accepting, close every client with 1001 (going away), stop ticking."""
@@ -145,34 +196,91 @@ class TelemetryServer:
             except Exception:
                 log.exception("telemetry tick failed")
 
+    # -- before the upgrade ------------------------------------------------------------------------
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            handler = self.http_routes.get(urlsplit(request.path).path)
+            if handler is None:
+                return connection.respond(
+                    HTTPStatus.NOT_FOUND, "Not found. This is evscreen's WebSocket server: connect with a ws:// URL.\n"
+                )
+            return handler(connection, request)
         for check in self.request_checks:
             refusal = check(connection, request)
             if refusal is not None:
                 return refusal
-        if "websocket" in request.headers.get("Upgrade", "").lower():
+        return None
+
+    def _check_capacity(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.connections < self.config.max_connections:
             return None
-        handler = self.http_routes.get(urlsplit(request.path).path)
-        if handler is None:
-            return connection.respond(
-                HTTPStatus.NOT_FOUND, "Not found. This is evscreen's WebSocket server: connect with a ws:// URL.\n"
-            )
-        return handler(connection, request)
+        self.refused["full"] += 1
+        log.warning("refused %s: %d clients connected, the maximum (server.max_connections)",
+                    _peer(connection), self.connections)
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many clients connected; try again later.\n")
+
+    def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.token is None:
+            return None
+        presented = presented_token(request.headers.get("Authorization"), request.path)
+        if token_matches(self.token, presented):
+            return None
+        self.refused["unauthorized"] += 1
+        # Never log the presented value: it may be a real token mistyped by one character.
+        log.warning("refused %s: %s token", _peer(connection), "missing" if presented is None else "wrong")
+        response = connection.respond(
+            HTTPStatus.UNAUTHORIZED,
+            "Missing or wrong token: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN to the URL.\n",
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="evscreen"'
+        return response
+
+    def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
+            return None
+        self.refused["origin"] += 1
+        log.warning("refused %s: origin %r is not in server.allowed_origins", _peer(connection), origin[:100])
+        return connection.respond(HTTPStatus.FORBIDDEN, "This origin may not connect (see server.allowed_origins).\n")
+
+    # -- a connection ------------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        try:
+            await self._serve_client(ws)
+        finally:
+            self.connections -= 1
+
+    async def _serve_client(self, ws: ServerConnection) -> None:
         _limit_send_buffer(ws)
-        client = Client(ws)
         peer = _peer(ws)
-        log.info("screen connected from %s (%d connected)", peer, len(self.clients) + 1)
+        client = Client(ws, peer)
+        log.info("screen connected from %s (%d connected)", peer, self.connections)
         try:
             await ws.send(dumps(self.snapshot()))
         except ConnectionClosed:
             return
         self.clients.add(client)
-        sender = asyncio.create_task(client.send_telemetry(), name=f"telemetry-to-{peer}")
+        sender = asyncio.create_task(client.send_telemetry(self.config.stall_timeout), name=f"telemetry-to-{peer}")
+        bucket = TokenBucket(self.config.command_rate, self.config.command_burst)
+        loop = asyncio.get_running_loop()
+        strikes, window_start = 0, loop.time()
         try:
             async for message in ws:
-                response = await self.dispatcher.handle_text(message)
+                if bucket.allow():
+                    response = await self.dispatcher.handle_text(message)
+                else:
+                    now = loop.time()
+                    if now - window_start > STRIKES_WINDOW_S:
+                        strikes, window_start = 0, now
+                    strikes += 1
+                    if strikes > 2 * self.config.command_burst:
+                        log.warning("screen %s kept flooding after rate_limited errors; disconnecting it", peer)
+                        await ws.close(POLICY_VIOLATION, "command flood")
+                        break
+                    response = _rate_limited(message, self.config.command_rate)
                 await ws.send(dumps(response))
                 # A client sending a burst must not starve the ticker and the other clients.
                 await asyncio.sleep(0)
@@ -185,13 +293,18 @@ class TelemetryServer:
                 await sender
             except (asyncio.CancelledError, ConnectionClosed):
                 pass
-            code = ws.close_code
-            log.info("screen %s disconnected (code %s, %d connected)", peer, code, len(self.clients))
+            log.info("screen %s disconnected (code %s, %d connected)", peer, ws.close_code, self.connections - 1)
 
 
-#: Kernel send buffer per connection. Linux would otherwise grow it to megabytes for a client that
-#: stops reading; this bounds what a stuck client holds to this plus websockets' write limit.
-SEND_BUFFER_BYTES = 64 * 1024
+def _rate_limited(message: str | bytes, rate: float) -> dict[str, Any]:
+    """The rate_limited response, naming the action and echoing request_id when they can be read."""
+    try:
+        command = parse_command(message)
+        action, request_id = command.action, command.request_id
+    except Rejected as exc:
+        action, request_id = exc.action, exc.request_id
+    return error_response(action, ErrorCode.RATE_LIMITED, f"more than {rate:g} commands per second; slow down",
+                          request_id)
 
 
 def _limit_send_buffer(ws: ServerConnection) -> None:

@@ -63,12 +63,12 @@ def render(message: dict[str, Any], url: str) -> Group:
     return Group(main, Text(""), groups, Text(""), sources)
 
 
-def watch_telemetry(url: str, timeout: float) -> None:
+def watch_telemetry(url: str, timeout: float, token: str | None = None, ca_file: str | None = None) -> None:
     console = Console()
     with Live(Text(f"connecting to {url}..."), console=console, auto_refresh=False) as live:
         while True:
             try:
-                for message in telemetry_stream(url, timeout):
+                for message in telemetry_stream(url, timeout, token, ca_file):
                     live.update(render(message, url), refresh=True)
                 live.update(Text(f"{url} closed the connection; reconnecting...", style="yellow"), refresh=True)
             except ServerUnreachable as exc:
