@@ -21,6 +21,7 @@ from evscreen.hostinfo import board_model, describe_platform, is_raspberry_pi
 from evscreen.server import TelemetryServer
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState
+from evscreen.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,12 @@ def banner(runtime: Runtime) -> list[str]:
     return lines
 
 
+def status_line(runtime: Runtime) -> str:
+    """The short summary systemd shows in `systemctl status`."""
+    sources = ", ".join(f"{name} {info['state']}" for name, info in runtime.state.describe_sources().items())
+    return f"{len(runtime.server.clients)} screens on {runtime.url}; sources: {sources or 'none'}"
+
+
 async def serve_forever(loaded: LoadedConfig) -> None:
     """Run the server until SIGINT/SIGTERM (Ctrl-C or Ctrl-Break on Windows)."""
     runtime = build_runtime(loaded)
@@ -144,11 +151,17 @@ async def serve_forever(loaded: LoadedConfig) -> None:
         ) from None
     for line in banner(runtime):
         log.info("%s", line)
+    notifier = Notifier()
+    notifier.ready(status_line(runtime))
+    watchdog = asyncio.create_task(notifier.watchdog(lambda: status_line(runtime)), name="systemd-watchdog")
     stop = asyncio.Event()
     with _stop_on_signals(stop):  # kept during shutdown: a second SIGTERM must not cut the flush short
         await stop.wait()
         log.info("shutting down")
+        notifier.stopping()
+        watchdog.cancel()
         await runtime.stop()
+    notifier.close()
     log.info("stopped")
 
 

@@ -29,6 +29,9 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show, create and locate the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+service_app = typer.Typer(help="Run evscreen as a systemd service (start at boot, restart on failure).",
+                          no_args_is_help=True)
+app.add_typer(service_app, name="service")
 
 _debug = False
 
@@ -237,6 +240,37 @@ def config_path(config_file: Optional[Path] = ConfigOption) -> None:
     typer.echo(f"config: {config_file or default_config_path()}")
     typer.echo(f"data:   {data_dir()}")
     typer.echo(f"logs:   {log_dir()}")
+
+
+@service_app.command("install")
+def service_install(
+    user: bool = typer.Option(False, "--user", help="A user unit (~/.config/systemd/user) instead of a system one."),
+    print_only: bool = typer.Option(False, "--print", help="Print the unit instead of writing it."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing unit file."),
+) -> None:
+    """Write a systemd unit for `evscreen serve`: Type=notify, watchdog, Restart=always, sandboxing."""
+    from evscreen.service import plan
+
+    unit = plan(user_mode=user)
+    if print_only:
+        typer.echo(unit.text, nl=False)
+        return
+    if unit.path.exists() and not force:
+        raise UsageError(f"{unit.path} already exists; use --force to overwrite it")
+    try:
+        unit.path.parent.mkdir(parents=True, exist_ok=True)
+        unit.path.write_text(unit.text, encoding="utf-8")
+        for folder in unit.writable:
+            folder.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise UsageError(
+            f"no permission to write {unit.path}: run it with sudo, or use --user, or --print and copy the unit"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {unit.path}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {unit.path}\nnext:")
+    for step in unit.next_steps():
+        typer.echo(f"  {step}")
 
 
 def main() -> None:
