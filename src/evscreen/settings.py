@@ -78,6 +78,12 @@ class SettingsStore:
                 log.exception("settings listener failed for %s", name)
 
     def _load(self) -> None:
+        # Temporary files of writes that a power cut interrupted: the rename never happened.
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
