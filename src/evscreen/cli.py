@@ -24,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(help="Show, create and locate the configuration file.", no_args_is_help=True)
@@ -138,8 +138,11 @@ def send(
 
     Exit code 0 on success, 1 when the server answers with an error, 2 when it cannot be reached.
 
-    Examples: [bold]evscreen send set_drive_mode eco[/], [bold]evscreen send set_volume 0.7[/],
-    [bold]evscreen send connect_bluetooth 00:1A:7D:DA:71:13[/]
+    \b
+    Examples:
+      evscreen send set_drive_mode eco
+      evscreen send set_volume 0.7
+      evscreen send connect_bluetooth 00:1A:7D:DA:71:13
     """
     from evscreen.client import send_command
     from evscreen.protocol import Rejected, command_from_text

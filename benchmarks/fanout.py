@@ -1,0 +1,129 @@
+"""Fan-out: N screens at 10 Hz. Server CPU (% of one core) and p99 delivery delay, for evscreen's
+server (one snapshot serialized per tick, a latest-only slot per client) and, in the same run, a
+naive baseline (serialize and send to each client in turn).
+
+    python benchmarks/fanout.py [--clients 1,10,100,500] [--seconds 10]
+
+Delay is measured from the snapshot's own timestamp to its arrival at the client (same machine,
+same clock, millisecond resolution).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+sys.path.insert(0, os.path.dirname(__file__))
+from procstats import cpu_seconds, free_port, percentile, wait_for_port  # noqa: E402
+
+INTERVAL = 0.1
+
+
+def run_server(port: int, naive: bool) -> None:
+    """The server process: evscreen's runtime, with the fan-out swapped for the naive one if asked."""
+    from evscreen.app import build_runtime
+    from evscreen.config import load_config
+    from evscreen.server import TelemetryServer, dumps
+
+    if naive:
+        async def naive_tick_forever(self: TelemetryServer) -> None:
+            while True:
+                await asyncio.sleep(self.config.telemetry_interval)
+                for client in list(self.clients):  # serialize and send to each client in turn
+                    try:
+                        await client.ws.send(dumps(self.snapshot()))
+                    except Exception:
+                        pass
+
+        TelemetryServer._tick_forever = naive_tick_forever  # type: ignore[method-assign]
+
+    async def main() -> None:
+        flags = {"server.port": port, "server.telemetry_interval": INTERVAL, "simulation.mode": "on",
+                 "server.max_connections": 10000}
+        runtime = build_runtime(load_config(env={}, flags=flags))
+        await runtime.start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def measure(url: str, clients: int, seconds: float) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    delays: list[float] = []
+    start_measuring = time.time() + 1.0  # after all connected and warmed up
+
+    async def screen() -> None:
+        async with connect(url, max_size=2**22, open_timeout=30) as ws:
+            end = start_measuring + seconds
+            while True:
+                text = await ws.recv()
+                now = time.time()
+                if now > end:
+                    return
+                if now < start_measuring:
+                    continue
+                stamp = datetime.fromisoformat(json.loads(text)["timestamp"].replace("Z", "+00:00")).timestamp()
+                delays.append(now - stamp)
+
+    await asyncio.gather(*(screen() for _ in range(clients)))
+    return delays
+
+
+def one_run(clients: int, seconds: float, naive: bool) -> tuple[float, float, int]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)] + (["--naive"] if naive else []),
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port)
+            cpu0, wall0 = None, None
+
+            async def run() -> list[float]:
+                nonlocal cpu0, wall0
+                task = asyncio.create_task(measure(f"ws://127.0.0.1:{port}", clients, seconds))
+                await asyncio.sleep(max(0.0, 1.0 - 0.05))
+                cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
+                return await task
+
+            delays = asyncio.run(run())
+            cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0) * 100
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return cpu, percentile(delays, 99) * 1000, len(delays)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="1,10,100,500")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        run_server(args.serve, args.naive)
+        return
+    print(f"{'clients':>7} {'server':>8} {'CPU %':>7} {'p99 ms':>8} {'messages':>9}")
+    results = {}
+    for n in (int(x) for x in args.clients.split(",")):
+        for naive in (False, True):
+            cpu, p99, count = one_run(n, args.seconds, naive)
+            results[(n, naive)] = (cpu, p99)
+            print(f"{n:7d} {'naive' if naive else 'evscreen':>8} {cpu:7.1f} {p99:8.1f} {count:9d}", flush=True)
+    for n in sorted({k[0] for k in results}):
+        ours, naive = results[(n, False)], results[(n, True)]
+        print(f"{n} clients: CPU {ours[0]:.1f}% vs naive {naive[0]:.1f}% (ratio {naive[0] / max(ours[0], 0.01):.2f}x), "
+              f"p99 {ours[1]:.1f} ms vs naive {naive[1]:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

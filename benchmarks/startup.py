@@ -1,0 +1,98 @@
+"""Start-up: `evscreen serve` to the first telemetry message, `evscreen --help`, and a whole
+`evscreen send` round trip, each as a fresh process; baseline: a bare `python -c pass` in the same run.
+
+    python benchmarks/startup.py [--runs 7]
+
+Prints medians of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from procstats import free_port, median  # noqa: E402
+
+EVSCREEN = [sys.executable, "-m", "evscreen"]
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def serve_to_first_telemetry(env: dict[str, str]) -> float:
+    from websockets.sync.client import connect
+
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen(EVSCREEN + ["serve", "--port", str(port), "--simulation", "on"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("serve exited")
+                time.sleep(0.002)
+        with connect(f"ws://127.0.0.1:{port}") as ws:
+            ws.recv(timeout=10)
+        return time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def send_round_trip(env: dict[str, str]) -> float:
+    port = free_port()
+    proc = subprocess.Popen(EVSCREEN + ["serve", "--port", str(port), "--simulation", "on"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from procstats import wait_for_port
+
+        wait_for_port(port)
+        return timed(EVSCREEN + ["send", "set_drive_mode", "eco", "--url", f"ws://127.0.0.1:{port}"], env)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure(runs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home, "XDG_STATE_HOME": home}
+        figures = {
+            "python -c pass (baseline)": [timed([sys.executable, "-c", "pass"], env) for _ in range(runs)],
+            "evscreen --help": [timed(EVSCREEN + ["--help"], env) for _ in range(runs)],
+            "serve -> first telemetry": [serve_to_first_telemetry(env) for _ in range(runs)],
+            "send round trip": [send_round_trip(env) for _ in range(runs)],
+        }
+    return {name: median(values) for name, values in figures.items()}
+
+
+TARGETS = {"evscreen --help": 0.25, "serve -> first telemetry": 1.0, "send round trip": 0.5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    results = measure(args.runs)
+    base = results["python -c pass (baseline)"]
+    print(f"{'figure':<28} {'median s':>9} {'x python':>9} {'target s':>9}  met")
+    for name, value in results.items():
+        target = TARGETS.get(name)
+        met = "" if target is None else ("yes" if value <= target else "NO")
+        print(f"{name:<28} {value:9.3f} {value / base:9.1f} {'' if target is None else f'{target:9.2f}':>9}  {met}")
+
+
+if __name__ == "__main__":
+    main()
