@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbus_fast import Message, Variant
+from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
 
@@ -519,6 +519,10 @@ class FakeBluez:
         self.address = address
         self.calls: list[tuple[Any, ...]] = []
         self.bus: Any = None
+        self.exported: dict[str, dict[str, FakeObject]] = {}
+        #: (before, after): run on the fake's loop around the next GetManagedObjects reply, to
+        #: send signals that bluetoothd emitted just before or just after answering.
+        self.around_next_load: tuple[Callable[[], None], Callable[[], None]] | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="fake-bluez")
 
@@ -531,8 +535,23 @@ class FakeBluez:
 
     async def _connect(self, own_name: bool) -> None:
         self.bus = await MessageBus(bus_address=self.address).connect()
+        self.bus.add_message_handler(self._get_managed_objects)
         if own_name:
             await self.bus.request_name("org.bluez")
+
+    def _get_managed_objects(self, msg: Message) -> bool | None:
+        """ObjectManager.GetManagedObjects at /, answered by hand when a test wants signals around it."""
+        if (self.around_next_load is None or msg.message_type != MessageType.METHOD_CALL
+                or msg.member != "GetManagedObjects" or msg.path != "/"):
+            return None  # dbus-fast's own ObjectManager answers
+        before, after = self.around_next_load
+        self.around_next_load = None
+        before()
+        managed = {path: {name: obj.variant_properties() for name, obj in ifaces.items()}
+                   for path, ifaces in self.exported.items()}
+        self.bus.send(Message.new_method_return(msg, "a{oa{sa{sv}}}", [managed]))
+        after()
+        return True
 
     def run(self, coro: Any, timeout: float = 10.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -559,6 +578,7 @@ class FakeBluez:
     def export(self, obj: FakeObject) -> FakeObject:
         def go() -> None:
             self.bus.export(obj.path, obj)
+            self.exported.setdefault(obj.path, {})[obj.name] = obj
             self.announce(obj.path, {obj.name: obj.variant_properties()})
 
         self.do(go)
@@ -567,6 +587,7 @@ class FakeBluez:
     def unexport(self, obj: FakeObject) -> None:
         def go() -> None:
             self.bus.unexport(obj.path, obj)
+            self.exported.get(obj.path, {}).pop(obj.name, None)
             self.send("/", "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", "oas", [obj.path, [obj.name]])
 
         self.do(go)

@@ -71,6 +71,24 @@ class DbusLibraryMissing(BusUnavailable):
     """dbus-fast is not installed (Windows, macOS): retrying cannot help."""
 
 
+async def within(awaitable: Any, timeout: float) -> Any:
+    """``await awaitable`` or raise :class:`asyncio.TimeoutError` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives as the
+    inner call fails, and a source that ignores its cancellation never stops.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise asyncio.TimeoutError
+    return task.result()
+
+
 def system_bus_address() -> str:
     return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or DEFAULT_SYSTEM_BUS
 
@@ -87,7 +105,7 @@ async def connect_system_bus() -> Any:
     try:
         # dbus-fast < 5 connects in the constructor, later versions in connect(): cover both.
         bus = MessageBus(bus_type=BusType.SYSTEM)
-        return await asyncio.wait_for(bus.connect(), BUS_CONNECT_TIMEOUT_S)
+        return await within(bus.connect(), BUS_CONNECT_TIMEOUT_S)
     except Exception as exc:
         if bus is not None:
             _disconnect_quietly(bus)
@@ -147,6 +165,8 @@ class BluetoothSource(Source):
         self._load_error: tuple[str, list[str]] | None = None
         self._reported: str | None = None
         self._generation = 0
+        #: bluetoothd's signals held while a GetManagedObjects reply is awaited (see _reload).
+        self._held: list[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def describe(self) -> str:
@@ -238,7 +258,7 @@ class BluetoothSource(Source):
         message = Message(destination=destination, path=path, interface=interface, member=member,
                           signature=signature, body=body or [])
         call = bus.call(message)
-        reply = await (asyncio.wait_for(call, timeout) if timeout else call)
+        reply = await (within(call, timeout) if timeout else call)
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             raise BluezCallError(reply.error_name or "unknown", text)
@@ -263,6 +283,11 @@ class BluetoothSource(Source):
             self.objects.clear()
             self._publish()
             return
+        # dbus-fast handles a signal as soon as it is read, but resumes us with the reply only on a
+        # later turn of the loop: signals bluetoothd sent after this reply would be overwritten by
+        # it. So they are held, and replayed if their serial (per sender, increasing) is later.
+        held: list[Any] = []
+        self._held = held
         try:
             reply = await self._call(BLUEZ, "/", OBJECT_MANAGER, "GetManagedObjects", timeout=self.settings.command_timeout)
         except BluezCallError as exc:
@@ -272,11 +297,17 @@ class BluetoothSource(Source):
                                 + (f": {why}" if why else ""), advice)
         except asyncio.TimeoutError:
             self._load_error = ("Bluetooth unavailable: bluetoothd did not answer GetManagedObjects", [ADVICE_BLUETOOTHD])
+        finally:
+            if self._held is held:
+                self._held = None
         if generation != self._generation:
             return
         if self._load_error is None:
             managed = _plain(reply.body[0]) if reply.signature == "a{oa{sa{sv}}}" else {}
             self.objects.replace(managed, time.monotonic())
+            for msg in held:
+                if msg.sender == reply.sender and msg.serial > reply.serial:
+                    self._apply_guarded(msg)
         else:
             self.objects.clear()
         self._publish()
@@ -302,6 +333,7 @@ class BluetoothSource(Source):
             self.bluez_owner = msg.body[2] or None
             self._generation += 1  # a reload in flight read the previous owner
             if self.bluez_owner is None:
+                self._held = None
                 self.objects.clear()
                 self._load_error = None
                 self._publish()
@@ -310,21 +342,32 @@ class BluetoothSource(Source):
             return
         if self.bluez_owner is None or msg.sender != self.bluez_owner:
             return  # not bluetoothd: anyone can emit a signal on the bus
+        if self._held is not None:
+            self._held.append(msg)
+        elif self._apply(msg):
+            self._publish()
+
+    def _apply(self, msg: Any) -> bool:
+        """One of bluetoothd's signals into the mirror; True if it changed something we know."""
         now = time.monotonic()
         body = msg.body
         if msg.interface == OBJECT_MANAGER and msg.path == "/":
             if msg.member == "InterfacesAdded" and msg.signature == "oa{sa{sv}}":
                 self.objects.add(body[0], _plain(body[1]), now)
-            elif msg.member == "InterfacesRemoved" and msg.signature == "oas":
+                return True
+            if msg.member == "InterfacesRemoved" and msg.signature == "oas":
                 self.objects.remove(body[0], body[1])
-            else:
-                return
+                return True
         elif msg.interface == PROPERTIES and msg.member == "PropertiesChanged" and msg.signature == "sa{sv}as":
-            if not self.objects.change(msg.path, body[0], _plain(body[1]), body[2], now):
-                return
-        else:
-            return
-        self._publish()
+            return self.objects.change(msg.path, body[0], _plain(body[1]), body[2], now)
+        return False
+
+    def _apply_guarded(self, msg: Any) -> None:
+        try:
+            self._apply(msg)
+        except Exception:
+            self.malformed_signals += 1
+            log.debug("ignored a malformed signal %s.%s", msg.interface, msg.member, exc_info=True)
 
     async def _reload_logged(self) -> None:
         try:
