@@ -208,6 +208,8 @@ class FakeDevice(FakeObject):
         self._Paired = self._Bonded = self._Trusted = True
         #: (error name, text) that Connect answers with, or None to connect.
         self.connect_error: tuple[str, str] | None = None
+        #: Seconds Connect takes (paging a phone that is out of range takes a while).
+        self.connect_delay = 0.0
 
     @dbus_property(access=PropertyAccess.READ)
     def Address(self) -> "s":
@@ -270,8 +272,9 @@ class FakeDevice(FakeObject):
         return self._Connected
 
     @method()
-    def Connect(self):
+    async def Connect(self):
         self.record("Connect")
+        await asyncio.sleep(self.connect_delay)
         if self.connect_error is not None:
             from dbus_fast import DBusError
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -336,6 +337,27 @@ def test_connect_failures_keep_bluez_error_text(bluez: FakeBluez, error: tuple[s
     asyncio.run(scenario())
 
 
+def test_connect_that_bluez_does_not_answer_in_time(bluez: FakeBluez) -> None:
+    adapter = bluez.add_adapter()
+    device = bluez.add_device(adapter, connected=False)
+    device.connect_delay = 30.0
+    config = Config()
+    config.bluetooth.connect_timeout = 0.2
+
+    async def scenario() -> None:
+        async with running(config) as (source, state):
+            await eventually(lambda: online(source, state))
+            failure = await fails(source.bluetooth.connect(PHONE))
+            assert (failure.code, str(failure)) == (
+                "unavailable", f"connecting {PHONE} failed: bluetoothd did not answer within 0.2 s")
+            assert bluez.calls_to("Connect")
+            bluez.add_player(bluez.add_device(adapter, "00:11:22:33:44:55", "Other phone", connected=True))
+            await eventually(lambda: state.get("media.device_name") == "Other phone")  # still listening
+            await source.media.pause()
+
+    asyncio.run(scenario())
+
+
 # -- where Bluetooth is not available --------------------------------------------------------
 
 
@@ -386,6 +408,14 @@ def test_without_dbus_fast_the_source_is_offline_for_good(monkeypatch: pytest.Mo
         assert failure.code == "unavailable" and "dbus-fast is not installed" in str(failure)
 
     asyncio.run(scenario())
+
+
+def test_the_module_imports_without_dbus_fast() -> None:
+    code = ("import sys; sys.modules['dbus_fast'] = None\n"
+            "from evscreen.drivers.registry import load_source_class\n"
+            "print(load_source_class('bluetooth').__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "BluetoothSource", "")
 
 
 def test_no_bluetoothd_then_it_starts(system_bus: PrivateBus) -> None:
