@@ -14,6 +14,9 @@ The fake runs on its own event loop in a thread, so it serves an in-process clie
 Runtime running in another thread alike.
 """
 
+# dbus-fast reads D-Bus signatures from annotations ("s", "a{sv}"): they are not Python names.
+# ruff: noqa: F821, F722, UP037
+
 from __future__ import annotations
 
 import asyncio
@@ -515,6 +518,30 @@ class FakeTransportWithoutVolume(FakeTransport):
         self.record("Set Volume", value)
 
 
+class HostilePlayer(FakeObject):
+    """A MediaPlayer1 whose properties have the wrong D-Bus types altogether, and no methods."""
+
+    def __init__(self, fake: FakeBluez, path: str, device: str) -> None:
+        super().__init__("org.bluez.MediaPlayer1", fake, path)
+        self.device = device
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Status(self) -> "u":
+        return 1
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Position(self) -> "s":
+        return "12"
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Track(self) -> "as":
+        return ["Title", "Artist"]
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Device(self) -> "s":
+        return self.device
+
+
 class FakeBluez:
     """``org.bluez`` on a private bus, on its own event loop in a thread."""
 
@@ -605,8 +632,9 @@ class FakeBluez:
     def emit(self, path: str, interface: str, member: str, signature: str, body: list[Any]) -> None:
         self.do(self.send, path, interface, member, signature, body)
 
-    def properties_changed(self, path: str, interface: str, changed: dict[str, Variant],
-                           invalidated: list[str] | None = None) -> None:
+    def properties_changed(
+        self, path: str, interface: str, changed: dict[str, Variant], invalidated: list[str] | None = None,
+    ) -> None:
         self.emit(path, "org.freedesktop.DBus.Properties", "PropertiesChanged", "sa{sv}as",
                   [interface, changed, invalidated or []])
 
@@ -630,7 +658,9 @@ class FakeBluez:
         cls = FakeTransport if volume is not None else FakeTransportWithoutVolume
         return self.export(cls(self, device, volume))  # type: ignore[return-value]
 
-    def add_phone(self, connected: bool = True, **player: Any) -> tuple[FakeAdapter, FakeDevice, FakePlayer, FakeTransport]:
+    def add_phone(
+        self, connected: bool = True, **player: Any,
+    ) -> tuple[FakeAdapter, FakeDevice, FakePlayer, FakeTransport]:
         """The usual car: hci0 powered, a paired phone connected, playing, with a stream."""
         adapter = self.add_adapter()
         device = self.add_device(adapter, connected=connected)
@@ -640,11 +670,10 @@ class FakeBluez:
         return [c for c in self.calls if c[2] == member]
 
 
-# -- fixtures ---------------------------------------------------------------------------------
+# -- fixtures (each test module declares them in two lines, from these) ----------------------
 
 
-@pytest.fixture
-def system_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateBus]:
+def private_system_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateBus]:
     """A private dbus-daemon that the code under test sees as the system bus."""
     bus = PrivateBus().start()
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
@@ -652,10 +681,9 @@ def system_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateBus]:
     bus.stop()
 
 
-@pytest.fixture
-def bluez(system_bus: PrivateBus) -> Iterator[FakeBluez]:
-    """The fake org.bluez, running on the private system bus (no objects yet)."""
-    fake = FakeBluez(system_bus.address).start()
+def fake_bluez_on(bus: PrivateBus) -> Iterator[FakeBluez]:
+    """The fake org.bluez, running on ``bus`` (no objects yet)."""
+    fake = FakeBluez(bus.address).start()
     yield fake
     if fake.bus is not None:
         fake.stop()

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,16 +25,15 @@ if shutil.which("dbus-daemon") is None:
 
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
-from dbus_fast.service import PropertyAccess, dbus_property
-from fake_bluez import (  # noqa: F401  (fixtures)
+from fake_bluez import (
     DENY_BLUEZ,
     PLAYLIST,
     FakeBluez,
-    FakeObject,
+    HostilePlayer,
     PrivateBus,
-    bluez,
     device_path,
-    system_bus,
+    fake_bluez_on,
+    private_system_bus,
 )
 
 from evscreen.config import Config
@@ -56,6 +55,16 @@ NOT_CONNECTED = {
     "media.connected": False, "media.device_name": None, "media.track_title": None, "media.track_artist": None,
     "media.duration": None, "media.position": None, "media.is_playing": None, "connectivity.bluetooth": False,
 }
+
+
+@pytest.fixture
+def system_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateBus]:
+    yield from private_system_bus(monkeypatch)
+
+
+@pytest.fixture
+def bluez(system_bus: PrivateBus) -> Iterator[FakeBluez]:
+    yield from fake_bluez_on(system_bus)
 
 
 def media(state: VehicleState) -> dict[str, Any]:
@@ -548,33 +557,10 @@ def test_wrong_types_and_missing_keys_in_signals_do_not_crash_the_source(bluez: 
     asyncio.run(scenario())
 
 
-class HostilePlayer(FakeObject):
-    """A MediaPlayer1 whose properties have the wrong D-Bus types altogether."""
-
-    def __init__(self, fake: FakeBluez, path: str) -> None:
-        super().__init__("org.bluez.MediaPlayer1", fake, path)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Status(self) -> "u":
-        return 1
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Position(self) -> "s":
-        return "12"
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Track(self) -> "as":
-        return ["Title", "Artist"]
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Device(self) -> "s":
-        return PHONE_PATH
-
-
 def test_wrong_types_in_the_initial_objects_do_not_crash_the_source(bluez: FakeBluez) -> None:
     adapter = bluez.add_adapter()
     bluez.add_device(adapter)
-    bluez.export(HostilePlayer(bluez, PLAYER_PATH))
+    bluez.export(HostilePlayer(bluez, PLAYER_PATH, PHONE_PATH))
 
     async def scenario() -> None:
         async with running() as (source, state):

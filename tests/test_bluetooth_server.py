@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,11 +15,21 @@ pytest.importorskip("dbus_fast", reason="dbus-fast is a Linux-only dependency")
 if shutil.which("dbus-daemon") is None:
     pytest.skip("needs dbus-daemon (Debian package dbus)", allow_module_level=True)
 
-from fake_bluez import FakeBluez, PrivateBus, bluez, device_path, system_bus  # noqa: F401  (fixtures)
+from fake_bluez import FakeBluez, PrivateBus, device_path, fake_bluez_on, private_system_bus
 from websockets.sync.client import connect
 
 PHONE = "AC:37:43:A1:B2:C3"
 REAL_BLUETOOTH = {"simulation.mode": "off", "bluetooth.enabled": True}
+
+
+@pytest.fixture
+def system_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateBus]:
+    yield from private_system_bus(monkeypatch)
+
+
+@pytest.fixture
+def bluez(system_bus: PrivateBus) -> Iterator[FakeBluez]:
+    yield from fake_bluez_on(system_bus)
 
 
 def command(ws: Any, action: str, **fields: Any) -> dict[str, Any]:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evscreen.drivers.base import BluetoothControl, MediaControl, Source
-from evscreen.drivers.bluez_errors import ALREADY_DONE, ADVICE_BLUETOOTHD, ADVICE_GROUP, command_failed, unavailable
+from evscreen.drivers.bluez_errors import ADVICE_BLUETOOTHD, ADVICE_GROUP, ALREADY_DONE, command_failed, unavailable
 from evscreen.drivers.bluez_objects import (
     DEVICE,
     PLAYER,
@@ -33,6 +32,16 @@ from evscreen.drivers.bluez_objects import (
     BluezObjects,
     clean_text,
     volume_to_bluez,
+)
+from evscreen.drivers.dbus_system import (
+    BusUnavailable,
+    DbusCallError,
+    DbusLibraryMissing,
+    call_method,
+    connect_system_bus,
+    disconnect_quietly,
+    plain,
+    system_bus_address,
 )
 from evscreen.errors import CommandFailed
 from evscreen.protocol import ErrorCode
@@ -48,7 +57,6 @@ DBUS = "org.freedesktop.DBus"
 DBUS_PATH = "/org/freedesktop/DBus"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket"  # dbus-fast's default too
 
 #: Match rules: only what org.bluez itself emits, and its owner changing (bluetoothd restarts).
 MATCH_RULES = (
@@ -57,90 +65,9 @@ MATCH_RULES = (
     f"type='signal',sender='{DBUS}',interface='{DBUS}',member='NameOwnerChanged',arg0='{BLUEZ}'",
 )
 
-BUS_CONNECT_TIMEOUT_S = 10.0
 TICK_S = 1.0  # re-publish (position extrapolation) and keep the source fresh
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
-
-
-class BusUnavailable(Exception):
-    """The system bus cannot be reached; worth retrying."""
-
-
-class DbusLibraryMissing(BusUnavailable):
-    """dbus-fast is not installed (Windows, macOS): retrying cannot help."""
-
-
-async def within(awaitable: Any, timeout: float) -> Any:
-    """``await awaitable`` or raise :class:`asyncio.TimeoutError` after ``timeout`` seconds.
-
-    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives as the
-    inner call fails, and a source that ignores its cancellation never stops.
-    """
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        raise asyncio.TimeoutError
-    return task.result()
-
-
-def system_bus_address() -> str:
-    return os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or DEFAULT_SYSTEM_BUS
-
-
-async def connect_system_bus() -> Any:
-    """A connected dbus-fast ``MessageBus`` on the system bus, or :class:`BusUnavailable`."""
-    try:
-        from dbus_fast import BusType
-        from dbus_fast.aio import MessageBus
-    except ImportError as exc:
-        raise DbusLibraryMissing(f"dbus-fast is not installed ({exc}); Bluetooth media needs BlueZ on Linux") from None
-    address = system_bus_address()
-    bus = None
-    try:
-        # dbus-fast < 5 connects in the constructor, later versions in connect(): cover both.
-        bus = MessageBus(bus_type=BusType.SYSTEM)
-        return await within(bus.connect(), BUS_CONNECT_TIMEOUT_S)
-    except Exception as exc:
-        if bus is not None:
-            _disconnect_quietly(bus)
-        why = "no answer" if isinstance(exc, asyncio.TimeoutError) else (str(exc) or type(exc).__name__)
-        raise BusUnavailable(f"cannot reach the D-Bus system bus at {address}: {why}") from None
-
-
-def _disconnect_quietly(bus: Any) -> None:
-    try:
-        bus.disconnect()
-    except Exception:  # already gone: nothing left to release
-        pass
-
-
-def _plain(value: Any) -> Any:
-    """dbus-fast's values (``Variant`` wrappers, nested) as plain Python values."""
-    from dbus_fast import Variant
-
-    def unwrap(v: Any) -> Any:
-        if isinstance(v, Variant):
-            return unwrap(v.value)
-        if isinstance(v, dict):
-            return {k: unwrap(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [unwrap(x) for x in v]
-        return v
-
-    return unwrap(value)
-
-
-class BluezCallError(Exception):
-    def __init__(self, name: str, text: Any) -> None:
-        super().__init__(f"{name}: {text}")
-        self.name = name
-        self.text = text
 
 
 class BluetoothSource(Source):
@@ -170,7 +97,7 @@ class BluetoothSource(Source):
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def describe(self) -> str:
-        return f"{self.name}: BlueZ adapter {self.settings.adapter} on the D-Bus system bus {system_bus_address()} (real)"
+        return f"{self.name}: BlueZ adapter {self.settings.adapter} on the D-Bus system bus {system_bus_address()}"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -201,7 +128,7 @@ class BluetoothSource(Source):
 
     async def close(self) -> None:
         if self.bus is not None:
-            _disconnect_quietly(self.bus)
+            disconnect_quietly(self.bus)
             self.bus = None
 
     async def _serve(self, bus: Any) -> None:
@@ -218,7 +145,7 @@ class BluetoothSource(Source):
                 await bus.wait_for_disconnect()
             except Exception as exc:  # the daemon went away; run() reports it
                 log.debug("D-Bus connection ended: %s", exc)
-        except BluezCallError as exc:
+        except DbusCallError as exc:
             log.debug("D-Bus call failed while starting: %s", exc)
         except (EOFError, OSError, ConnectionError) as exc:
             log.debug("D-Bus connection failed while starting: %s", exc)
@@ -230,7 +157,7 @@ class BluetoothSource(Source):
             self.bus = None
             self.bluez_owner = None
             bus.remove_message_handler(self._on_message)
-            _disconnect_quietly(bus)
+            disconnect_quietly(bus)
 
     async def _tick(self) -> None:
         while True:
@@ -249,20 +176,9 @@ class BluetoothSource(Source):
         self, destination: str, path: str, interface: str, member: str, signature: str = "",
         body: list[Any] | None = None, timeout: float | None = None,
     ) -> Any:
-        """One method call; the reply message, or :class:`BluezCallError` for an error reply."""
-        from dbus_fast import Message, MessageType
-
-        bus = self.bus
-        if bus is None:
-            raise BluezCallError("org.freedesktop.DBus.Error.Disconnected", "not connected to the system bus")
-        message = Message(destination=destination, path=path, interface=interface, member=member,
-                          signature=signature, body=body or [])
-        call = bus.call(message)
-        reply = await (within(call, timeout) if timeout else call)
-        if reply.message_type == MessageType.ERROR:
-            text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-            raise BluezCallError(reply.error_name or "unknown", text)
-        return reply
+        if self.bus is None:
+            raise DbusCallError("org.freedesktop.DBus.Error.Disconnected", "not connected to the system bus")
+        return await call_method(self.bus, destination, path, interface, member, signature, body, timeout)
 
     async def _reload(self) -> None:
         """Read everything anew: at start, and when bluetoothd (re)appears on the bus."""
@@ -271,7 +187,7 @@ class BluetoothSource(Source):
         try:
             reply = await self._call(DBUS, DBUS_PATH, DBUS, "GetNameOwner", "s", [BLUEZ])
             owner = reply.body[0]
-        except BluezCallError as exc:
+        except DbusCallError as exc:
             if exc.name != "org.freedesktop.DBus.Error.NameHasNoOwner":
                 raise
             owner = None
@@ -289,21 +205,23 @@ class BluetoothSource(Source):
         held: list[Any] = []
         self._held = held
         try:
-            reply = await self._call(BLUEZ, "/", OBJECT_MANAGER, "GetManagedObjects", timeout=self.settings.command_timeout)
-        except BluezCallError as exc:
+            reply = await self._call(BLUEZ, "/", OBJECT_MANAGER, "GetManagedObjects",
+                                     timeout=self.settings.command_timeout)
+        except DbusCallError as exc:
             advice = [ADVICE_GROUP] if exc.name.endswith("AccessDenied") else [ADVICE_BLUETOOTHD]
             why = clean_text(exc.text, 200) or ""
             self._load_error = (f"Bluetooth unavailable: cannot read BlueZ's objects: {exc.name}"
                                 + (f": {why}" if why else ""), advice)
         except asyncio.TimeoutError:
-            self._load_error = ("Bluetooth unavailable: bluetoothd did not answer GetManagedObjects", [ADVICE_BLUETOOTHD])
+            self._load_error = ("Bluetooth unavailable: bluetoothd did not answer GetManagedObjects",
+                                [ADVICE_BLUETOOTHD])
         finally:
             if self._held is held:
                 self._held = None
         if generation != self._generation:
             return
         if self._load_error is None:
-            managed = _plain(reply.body[0]) if reply.signature == "a{oa{sa{sv}}}" else {}
+            managed = plain(reply.body[0]) if reply.signature == "a{oa{sa{sv}}}" else {}
             self.objects.replace(managed, time.monotonic())
             for msg in held:
                 if msg.sender == reply.sender and msg.serial > reply.serial:
@@ -353,13 +271,13 @@ class BluetoothSource(Source):
         body = msg.body
         if msg.interface == OBJECT_MANAGER and msg.path == "/":
             if msg.member == "InterfacesAdded" and msg.signature == "oa{sa{sv}}":
-                self.objects.add(body[0], _plain(body[1]), now)
+                self.objects.add(body[0], plain(body[1]), now)
                 return True
             if msg.member == "InterfacesRemoved" and msg.signature == "oas":
                 self.objects.remove(body[0], body[1])
                 return True
         elif msg.interface == PROPERTIES and msg.member == "PropertiesChanged" and msg.signature == "sa{sv}as":
-            return self.objects.change(msg.path, body[0], _plain(body[1]), body[2], now)
+            return self.objects.change(msg.path, body[0], plain(body[1]), body[2], now)
         return False
 
     def _apply_guarded(self, msg: Any) -> None:
@@ -372,7 +290,7 @@ class BluetoothSource(Source):
     async def _reload_logged(self) -> None:
         try:
             await self._reload()
-        except (BluezCallError, OSError, EOFError, ConnectionError) as exc:
+        except (DbusCallError, OSError, EOFError, ConnectionError) as exc:
             log.debug("re-reading BlueZ failed: %s", exc)
 
     # -- state ----------------------------------------------------------------------------------
@@ -389,7 +307,9 @@ class BluetoothSource(Source):
             self._offline("Bluetooth unavailable: bluetoothd is not running (org.bluez is not on the system bus)",
                           [ADVICE_BLUETOOTHD, "install BlueZ: `sudo apt install bluez`"])
         elif not view.adapter_present:
-            others = f" (BlueZ has {', '.join(view.other_adapters)}: set bluetooth.adapter)" if view.other_adapters else ""
+            others = ""
+            if view.other_adapters:
+                others = f" (BlueZ has {', '.join(view.other_adapters)}: set bluetooth.adapter)"
             self._offline(f"Bluetooth unavailable: no Bluetooth adapter {adapter}{others}", _ADVICE_NO_ADAPTER)
         else:
             detail = "" if view.powered else f"adapter {adapter} is powered off"
@@ -427,7 +347,7 @@ class BluetoothSource(Source):
         timeout = timeout or self.settings.command_timeout
         try:
             await self._call(BLUEZ, path, interface, member, signature, body, timeout=timeout)
-        except BluezCallError as exc:
+        except DbusCallError as exc:
             if exc.name in ALREADY_DONE:
                 return
             raise command_failed(what, exc.name, exc.text) from None
@@ -475,7 +395,8 @@ class BluetoothSource(Source):
             raise unavailable(f"{view.device_name or view.device_address} does not support remote volume")
         from dbus_fast import Variant
 
-        await self._bluez("setting the volume", transport, PROPERTIES, "Set", "ssv", [TRANSPORT, "Volume", Variant("q", level)])
+        await self._bluez("setting the volume", transport, PROPERTIES, "Set", "ssv",
+                          [TRANSPORT, "Volume", Variant("q", level)])
 
     # -- probe ----------------------------------------------------------------------------------
 
@@ -503,7 +424,9 @@ class BluetoothSource(Source):
             "adapter_address": view.adapter_address,
             "powered": view.powered,
             "other_adapters": list(view.other_adapters),
-            "connected_device": None if not view.connected else {"address": view.device_address, "name": view.device_name},
+            "connected_device": (
+                {"address": view.device_address, "name": view.device_name} if view.connected else None
+            ),
             "track": track,
             "volume": view.volume,
             "advice": advice,
@@ -511,7 +434,8 @@ class BluetoothSource(Source):
 
 
 _ADVICE_NO_ADAPTER = [
-    "`bluetoothctl list` shows the adapters BlueZ knows; `rfkill list` shows blocked ones (`sudo rfkill unblock bluetooth`)",
+    "`bluetoothctl list` shows the adapters BlueZ knows; `rfkill list` shows blocked ones "
+    "(`sudo rfkill unblock bluetooth`)",
     "on a Raspberry Pi: no `dtoverlay=disable-bt` in /boot/firmware/config.txt, and `sudo systemctl status hciuart`",
 ]
 _ADVICE_POWER = [

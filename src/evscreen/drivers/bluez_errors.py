@@ -20,7 +20,9 @@ _INVALID_VALUE = frozenset({
 })
 
 ADVICE_GROUP = "add the user to the bluetooth group: `sudo usermod -aG bluetooth $USER`, then log in again"
-ADVICE_BLUETOOTHD = "is bluetoothd running? `sudo systemctl status bluetooth` (start it: `sudo systemctl enable --now bluetooth`)"
+ADVICE_BLUETOOTHD = (
+    "is bluetoothd running? `sudo systemctl status bluetooth` (start it: `sudo systemctl enable --now bluetooth`)"
+)
 
 _HINTS = {
     "org.bluez.Error.NotReady": "the adapter is not ready; is it powered? `bluetoothctl power on`",
