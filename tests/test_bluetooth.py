@@ -467,6 +467,29 @@ def test_bluetoothd_exiting_and_restarting(system_bus: PrivateBus, bluez: FakeBl
     asyncio.run(scenario())
 
 
+def test_the_bus_itself_going_away(system_bus: PrivateBus, bluez: FakeBluez, monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    bluez.add_phone()
+    monkeypatch.setattr(bt, "BACKOFF_FIRST_S", 0.01)
+
+    async def scenario() -> None:
+        async with running() as (source, state):
+            await eventually(lambda: state.get("media.track_title") == "Teardrop")
+            await asyncio.to_thread(system_bus.stop)
+            await eventually(lambda: source.problem and "cannot reach the D-Bus system bus" in source.problem)
+            assert state.describe_sources()["bluetooth"]["state"] == "offline"
+            assert (await fails(source.media.play())).code == "unavailable"
+            retries = source.reconnects
+            await eventually(lambda: source.reconnects >= retries + 3)
+
+    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth"):
+        asyncio.run(scenario())
+    # Depending on the order the dying daemon tells us things, bluetoothd vanishes first or not;
+    # either way each fault is one line, not one per retry.
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == len(set(messages)) and any("lost the connection" in m for m in messages)
+
+
 def test_no_adapter_then_one_is_plugged_in(bluez: FakeBluez) -> None:
     async def scenario() -> None:
         async with running() as (source, state):

@@ -89,6 +89,7 @@ class BluetoothSource(Source):
         self.library_missing = False
         self.view = BluetoothView(self.settings.adapter)
         self.malformed_signals = 0
+        self.reconnects = 0  # attempts to reach the bus after the first
         self._load_error: tuple[str, list[str]] | None = None
         self._reported: str | None = None
         self._generation = 0
@@ -119,12 +120,17 @@ class BluetoothSource(Source):
                 ], retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
+                self.reconnects += 1
                 continue
-            delay = BACKOFF_FIRST_S
+            started = time.monotonic()
             await self._serve(bus)
+            if time.monotonic() - started > BACKOFF_MAX_S:
+                delay = BACKOFF_FIRST_S  # it worked for a while: this is a new failure, not the same one
             self._offline("Bluetooth unavailable: lost the connection to the D-Bus system bus",
                           ["is D-Bus running? `systemctl status dbus`"], retry_in=delay)
             await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+            self.reconnects += 1
 
     async def close(self) -> None:
         if self.bus is not None:
