@@ -143,6 +143,13 @@ class BluetoothConfig:
 
     enabled: bool = key(False, "Control Bluetooth media through BlueZ (real hardware mode).")
     adapter: str = key("hci0", "BlueZ adapter name.", pattern=r"hci[0-9]+")
+    connect_timeout: float = key(
+        30.0, "Seconds to wait for BlueZ to connect a device (connect_bluetooth) before answering unavailable.",
+        min=1.0, max=300.0,
+    )
+    command_timeout: float = key(
+        5.0, "Seconds to wait for BlueZ to carry out a media command (play, pause, volume...).", min=0.5, max=60.0,
+    )
 
 
 @dataclass
