@@ -149,8 +149,9 @@ class NmeaFramer:
         if overflow:
             self._count("too_long")
             return
-        if interrupted and not body:
-            self._count("noise")  # "$$GPGGA...": the first '$' opened nothing
+        if not body:
+            # "$$GPGGA...": the first '$' opened nothing; a lone "$" and a line end: cut off.
+            self._count("noise" if interrupted else "truncated")
             return
         try:
             out.append(check_sentence(body, interrupted=interrupted))

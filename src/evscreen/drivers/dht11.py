@@ -235,8 +235,9 @@ class Dht11Source(Source):
     def __init__(self, config: Config, state: VehicleState) -> None:
         cfg = config.dht11
         self.interval = max(cfg.interval, MIN_SPACING_S)
-        # Age-based staleness lines up with "stale_after_failures failed reads in a row".
-        self.stale_after = self.interval + MIN_SPACING_S * (cfg.stale_after_failures - 1) + 0.5
+        # Repeated failures mark the value stale explicitly; this age limit only catches a read
+        # loop that stopped altogether.
+        self.stale_after = self.interval + MIN_SPACING_S * cfg.stale_after_failures + 1.0
         super().__init__(config, state)
         self.model = cfg.model
         self.pin = cfg.pin
@@ -290,16 +291,20 @@ class Dht11Source(Source):
             reading = None
         else:
             reading = self.sampler.add(temperature, humidity)
+        status = self.state.source_status(self.name)
         if reading is not None:
             self.state.update(self.name, {self.field: reading.temperature, "humidity": reading.humidity})
             if was_stale:
                 log.info("%s: reading again", self.model)
+                status.stale_after = self.stale_after
                 self.state.set_online(self.name, True, "")
         elif self.sampler.stale:
             detail = f"{self.sampler.consecutive_failures} failed reads in a row (last: {self.sampler.last_error})"
             if not was_stale:
                 log.warning("%s: %s", self.model, detail)
-            # With a value already shown, it stays and turns stale; with none ever read, offline.
+            # With a value already shown, it stays and is marked stale now (whatever its age);
+            # with none ever read, the source is offline.
+            status.stale_after = 0.0
             self.state.set_online(self.name, self.sampler.good > 0, detail)
 
     async def close(self) -> None:

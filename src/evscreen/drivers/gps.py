@@ -67,7 +67,7 @@ def classify_open_error(path: str, exc: BaseException) -> Problem:
         return Problem("permission", f"{path}: permission denied")
     if code in (errno.EAGAIN, errno.EBUSY) or "exclusively lock" in text:
         return Problem("busy", f"{path}: in use by another program")
-    if code in (errno.ENOTTY, errno.EINVAL, errno.EISDIR):
+    if code in (errno.ENOTTY, errno.EINVAL, errno.EISDIR) or "Inappropriate ioctl" in text:
         return Problem("not_serial", f"{path}: not a serial device ({text})")
     return Problem("open_failed", f"{path}: cannot open: {text}")
 
@@ -99,6 +99,10 @@ class SerialNmeaFeed:
 
     def describe(self) -> str:
         return f"NMEA on {self.path} at {self.baud} baud"
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None
 
     def counters(self) -> dict[str, Any]:
         return self.reader.counters.as_dict()
