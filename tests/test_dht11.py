@@ -117,19 +117,20 @@ def test_library_not_installed(capfd: pytest.CaptureFixture[str]) -> None:
     assert capfd.readouterr().out == ""
 
 
-@pytest.mark.parametrize(("script", "fragments"), [
-    ({"import_error": "notimplemented"}, ["not supported by Blinka", "unable to identify the board"]),
-    ({"import_error": "runtime"}, ["RuntimeError: This module can only be run on a Raspberry Pi!"]),
-    ({"pins": [2, 3]}, ["this board has no GPIO4 (board.D4)"]),
-    ({"construct_error": "pulsein"}, ["cannot use GPIO4", "Make sure libgpiod is installed"]),
-    ({"construct_error": "permission"}, ["permission denied on GPIO4", "gpio group"]),
+@pytest.mark.parametrize(("script", "cause", "fragments"), [
+    ({"import_error": "notimplemented"}, "unsupported_board", ["not supported by Blinka", "unable to identify the board"]),
+    ({"import_error": "runtime"}, "import_failed", ["RuntimeError: This module can only be run on a Raspberry Pi!"]),
+    ({"pins": [2, 3]}, "no_pin", ["this board has no GPIO4 (board.D4)"]),
+    ({"construct_error": "pulsein"}, "gpio_helper", ["cannot use GPIO4", "Make sure libgpiod is installed"]),
+    ({"construct_error": "permission"}, "permission", ["permission denied on GPIO4", "gpio group"]),
 ])
 def test_import_and_pin_failures(standin: Any, capfd: pytest.CaptureFixture[str], script: dict[str, Any],
-                                 fragments: list[str]) -> None:
+                                 cause: str, fragments: list[str]) -> None:
     standin(noise=True, **script)
     with pytest.raises(SourceUnavailable) as info:
         open_sensor("DHT11", 4)
     _assert_one_line(info.value, *fragments)
+    assert info.value.cause == cause
     assert capfd.readouterr().out == ""  # the library's chatter (Python and fd 1) was captured
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0
+_IFACE_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")  # what Linux allows in practice (IFNAMSIZ is 16)
 
 
 def wireless_interfaces(sys_net: Path = Path("/sys/class/net"), proc_wireless: Path = Path("/proc/net/wireless")) -> list[str]:
@@ -38,7 +40,7 @@ def wireless_interfaces(sys_net: Path = Path("/sys/class/net"), proc_wireless: P
         # Two header lines, then "  wlan0: 0000   54.  -56.  -256 ..."
         for line in proc_wireless.read_text(encoding="ascii", errors="replace").splitlines()[2:]:
             name, sep, _ = line.partition(":")
-            if sep and name.strip():
+            if sep and _IFACE_NAME.fullmatch(name.strip()):
                 names.add(name.strip())
     except OSError:
         pass
@@ -52,7 +54,7 @@ def wifi_connected(sys_net: Path = Path("/sys/class/net"), proc_wireless: Path =
     for name in wireless_interfaces(sys_net, proc_wireless):
         try:
             state = (sys_net / name / "operstate").read_text(encoding="ascii").strip()
-        except OSError:
+        except (OSError, ValueError):
             continue
         if state == "up":
             return True

@@ -180,9 +180,16 @@ def captured_stdout() -> Iterator[io.StringIO]:
             log.debug("output of the DHT library: %s", text.getvalue().strip())
 
 
-def _unavailable(model: str, why: str) -> SourceUnavailable:
+#: Why the library cannot be used, as ``SourceUnavailable.cause`` (the probe's advice keys on it).
+UNAVAILABLE_CAUSES = ("not_installed", "unsupported_board", "import_failed", "no_pin", "permission",
+                      "gpio_helper", "pin_setup")
+
+
+def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
     first = " ".join(why.strip().split())[:300] or "unknown error"
-    return SourceUnavailable(f"{model} unavailable: {first}")
+    exc = SourceUnavailable(f"{model} unavailable: {first}")
+    exc.cause = cause  # type: ignore[attr-defined]
+    return exc
 
 
 def open_sensor(model: str, pin: int) -> Any:
@@ -193,21 +200,24 @@ def open_sensor(model: str, pin: int) -> Any:
             import board
         except ImportError as exc:
             raise _unavailable(model, f"{exc.msg if hasattr(exc, 'msg') else exc} — install it on the Raspberry Pi "
-                                      "with pip install 'evscreen[pi]'") from None
+                                      "with pip install 'evscreen[pi]'", "not_installed") from None
         except NotImplementedError as exc:
-            raise _unavailable(model, f"this board is not supported by Blinka ({exc})") from None
+            raise _unavailable(model, f"this board is not supported by Blinka ({exc})", "unsupported_board") from None
         except Exception as exc:  # RuntimeError and whatever else Blinka's board detection raises
-            raise _unavailable(model, f"{type(exc).__name__}: {exc}") from None
+            raise _unavailable(model, f"{type(exc).__name__}: {exc}", "import_failed") from None
         try:
             pin_obj = getattr(board, f"D{pin}")
         except AttributeError:
-            raise _unavailable(model, f"this board has no GPIO{pin} (board.D{pin})") from None
+            raise _unavailable(model, f"this board has no GPIO{pin} (board.D{pin})", "no_pin") from None
         try:
             return getattr(adafruit_dht, model)(pin_obj)
         except PermissionError as exc:
-            raise _unavailable(model, f"permission denied on GPIO{pin} ({exc}); add the user to the gpio group") from None
+            raise _unavailable(model, f"permission denied on GPIO{pin} ({exc}); add the user to the gpio group",
+                               "permission") from None
         except Exception as exc:
-            raise _unavailable(model, f"cannot use GPIO{pin}: {type(exc).__name__}: {exc}") from None
+            # Blinka's PulseIn runs a helper program (libgpiod_pulsein) and times out without it.
+            cause = "gpio_helper" if "pulsein" in str(exc).lower() else "pin_setup"
+            raise _unavailable(model, f"cannot use GPIO{pin}: {type(exc).__name__}: {exc}", cause) from None
 
 
 def read_once(sensor: Any) -> tuple[float, float]:
@@ -244,6 +254,7 @@ class Dht11Source(Source):
         self.field = cfg.temperature_field
         self.sampler = DhtSampler(cfg.model, cfg.smoothing, cfg.stale_after_failures)
         self.unavailable: str | None = None
+        self.unavailable_cause: str | None = None
         self._sensor: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dht11")
 
@@ -261,9 +272,11 @@ class Dht11Source(Source):
             if str(exc) != self.unavailable:
                 log.error("%s", exc)
             self.unavailable = str(exc)
+            self.unavailable_cause = getattr(exc, "cause", "pin_setup")
             self.state.set_online(self.name, False, str(exc))
             raise
         self.unavailable = None
+        self.unavailable_cause = None
 
     async def run(self) -> None:
         delay = MIN_SPACING_S

@@ -42,7 +42,7 @@ async def _probe(ctx: ProbeContext, duration: float) -> ProbeResult:
     try:
         await source.open()
     except SourceUnavailable as exc:
-        cause, advice = _unavailable_advice(str(exc), source.pin)
+        cause, advice = _unavailable_advice(source.unavailable_cause, source.pin)
         return ProbeResult("dht11", False, str(exc), {"model": source.model, "pin": source.pin}, cause, advice,
                            loop.time() - started)
     try:
@@ -71,27 +71,23 @@ def _rows(source: Dht11Source, elapsed: float) -> Rows:
     return rows
 
 
-def _unavailable_advice(message: str, pin: int) -> tuple[str, list[str]]:
-    text = message.lower()
-    if "install" in text or "no module" in text:
-        return "the DHT library is not installed", [
-            "on the Raspberry Pi: pip install 'evscreen[pi]' (adafruit-circuitpython-dht and Blinka)",
-            "the sensor can only be read on a Raspberry Pi (or another board Blinka supports)",
-        ]
-    if "not supported" in text or ("board" in text and "no gpio" not in text):
-        return "this machine is not a board the DHT library supports", [
-            "run the probe on the Raspberry Pi the sensor is wired to"]
-    if f"no gpio{pin}" in text:
-        return f"GPIO{pin} does not exist on this board", ["--pin takes the BCM GPIO number (0–27), e.g. --pin 4"]
-    if "permission" in text or "/dev/gpiomem" in text:
-        return "no permission to use the GPIO pins", [GROUP_ADVICE]
-    if "pulsein" in text or "libgpiod" in text:
-        return "the GPIO helper of the library is missing", [
-            "install libgpiod: `sudo apt install libgpiod2` (Blinka's PulseIn helper needs it)"]
-    return "the library could not claim the pin", [
+def _unavailable_advice(cause: str | None, pin: int) -> tuple[str, list[str]]:
+    run_on_pi = "run the probe on the Raspberry Pi the sensor is wired to"
+    table: dict[str, tuple[str, list[str]]] = {
+        "not_installed": ("the DHT library is not installed", [
+            "on the Raspberry Pi: pip install 'evscreen[pi]' (adafruit-circuitpython-dht and Blinka)", run_on_pi]),
+        "unsupported_board": ("this machine is not a board the DHT library supports", [run_on_pi]),
+        "import_failed": ("the DHT library cannot run on this machine", [
+            run_on_pi, "on the Pi, reinstall it: pip install --force-reinstall 'evscreen[pi]'"]),
+        "no_pin": (f"GPIO{pin} does not exist on this board", ["--pin takes the BCM GPIO number (0–27), e.g. --pin 4"]),
+        "permission": ("no permission to use the GPIO pins", [GROUP_ADVICE]),
+        "gpio_helper": ("the GPIO helper of the library is missing", [
+            "install libgpiod: `sudo apt install libgpiod2` (Blinka's PulseIn helper needs it)"]),
+    }
+    return table.get(cause or "", ("the library could not claim the pin", [
         "another program may use the pin (an older script, a dtoverlay=dht11 line in /boot/firmware/config.txt)",
         GROUP_ADVICE,
-    ]
+    ]))
 
 
 def _verdict(source: Dht11Source, elapsed: float) -> ProbeResult:
