@@ -180,3 +180,34 @@ def test_serve_shows_the_receiver_s_fix_in_telemetry(receiver: PtyReceiver, live
     assert message["sources"]["gps"]["state"] == "live"
     assert "connectivity" in message["sources"]  # the OS-level Wi-Fi source runs with real hardware
     assert message["connectivity"]["wifi"] in (True, False)
+
+
+def test_a_port_another_program_holds_is_busy(receiver: PtyReceiver) -> None:
+    import serial
+
+    other = serial.Serial(receiver.path, 9600, exclusive=True)  # e.g. a second evscreen
+    try:
+        source, state, _ = gps_source(receiver.path)
+
+        async def body() -> None:
+            await until(lambda: source.problem is not None)
+
+        asyncio.run(running(source, body))
+    finally:
+        other.close()
+    assert source.problem.cause == "busy"
+    assert state.describe_sources()["gps"]["detail"].endswith("in use by another program")
+
+
+@pytest.mark.parametrize(("exc", "cause"), [
+    (OSError(13, "Permission denied"), "permission"),
+    (OSError(2, "No such file or directory"), "not_found"),
+    (OSError(16, "Device or resource busy"), "busy"),
+    (OSError(5, "Input/output error"), "open_failed"),
+    (ValueError("Invalid port"), "open_failed"),
+])
+def test_open_errors_are_classified(exc: BaseException, cause: str) -> None:
+    import serial
+
+    wrapped = serial.SerialException(exc.errno, f"could not open port x: {exc}") if isinstance(exc, OSError) else exc
+    assert gps_driver.classify_open_error("/dev/x", wrapped).cause == cause

@@ -19,6 +19,8 @@ no altitude and no speed, and the satellites in use are 0.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ _FAA_FIX_MODES = frozenset("ADPRFE")
 
 _SENTENCE_RE = re.compile(r"\$(?P<body>(?P<address>[A-Z0-9]{3,10})(?:,[^*$]*)?)\*(?P<checksum>[0-9A-Fa-f]{2})")
 _WHITESPACE = frozenset(b" \t\r\n\x00")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _TOKEN_RE = re.compile(rb"([$\r\n])")
 
 
@@ -168,9 +171,10 @@ def check_sentence(body: bytes, *, interrupted: bool = False) -> str:
     ``interrupted`` says the sentence ended at a new ``$`` rather than a line end: it is complete
     only if it already carries its checksum (two whole sentences fused on one line).
     """
-    if any(b < 0x20 or b > 0x7E for b in body.rstrip(b" \t\x00")):
+    body = body.rstrip(b" \t\x00")
+    if not body.isascii() or _CONTROL.search(body):
         raise NmeaError("binary", "non-ASCII bytes in sentence")
-    text = "$" + body.decode("ascii").rstrip(" \t\x00")
+    text = "$" + body.decode("ascii")
     star = text.rfind("*")
     if star < 0:
         raise NmeaError("truncated" if interrupted else "no_checksum", f"no checksum: {text[:40]!r}")
@@ -179,9 +183,7 @@ def check_sentence(body: bytes, *, interrupted: bool = False) -> str:
     match = _SENTENCE_RE.fullmatch(text)
     if match is None:
         raise NmeaError("truncated" if interrupted else "malformed", f"not a sentence: {text[:40]!r}")
-    expected = 0
-    for ch in match.group("body").encode("ascii"):
-        expected ^= ch
+    expected = functools.reduce(operator.xor, match.group("body").encode("ascii"), 0)
     if int(match.group("checksum"), 16) != expected:
         raise NmeaError("checksum", f"checksum {match.group('checksum')} != {expected:02X}: {text[:40]!r}")
     return text
@@ -226,7 +228,8 @@ def decode(text: str) -> Sentence | None:
     if address.startswith("P") or len(address) != 5 or address[2:] not in USED_TYPES:
         return None
     try:
-        msg = pynmea2.parse(text, check=True)
+        # The checksum was verified while framing; pynmea2 gets the sentence without it.
+        msg = pynmea2.parse(text.partition("*")[0])
     except pynmea2.ParseError as exc:
         raise NmeaError("malformed", f"{address}: {exc.args[0][0] if exc.args else exc}") from None
     kind = address[2:]
