@@ -3,7 +3,8 @@
 A ``.chk`` file interleaves the NMEA lines gpsd read with the JSON it reported after each one.
 Reports are attributed to the epoch of the last time-bearing sentence before them; the last TPV of
 an epoch is gpsd's final answer for it, and the last SKY with a satellite list gives the satellites
-it marked as used (without one, the last SKY's ``uSat``). gpsd's TPV ``time`` is not used (its week-rollover logic shifts old logs).
+it marked as used (without one, the last SKY's ``uSat``). gpsd's TPV ``time`` is not used (its
+week-rollover logic shifts old logs).
 """
 
 from __future__ import annotations

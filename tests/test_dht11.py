@@ -15,7 +15,14 @@ import pytest
 from dht_script import STANDIN_DIR, STANDIN_MODULES, dht11_frame, dht22_frame, write_script
 
 from evscreen.config import load_config
-from evscreen.drivers.dht11 import MIN_SPACING_S, Dht11Source, DhtSampler, captured_stdout, classify_failure, open_sensor
+from evscreen.drivers.dht11 import (
+    MIN_SPACING_S,
+    Dht11Source,
+    DhtSampler,
+    captured_stdout,
+    classify_failure,
+    open_sensor,
+)
 from evscreen.errors import SourceUnavailable
 from evscreen.state import VehicleState
 
@@ -95,7 +102,8 @@ def test_stale_after_repeated_failures_and_fresh_again_after_a_good_read() -> No
     assert sampler.current.temperature == 22  # the last good value is kept
     sampler.add(23, 40)
     assert not sampler.stale
-    assert sampler.as_dict()["failures"] == {"checksum": 2, "incomplete": 0, "not_found": 1, "implausible": 0, "error": 0}
+    assert sampler.as_dict()["failures"] == {"checksum": 2, "incomplete": 0, "not_found": 1, "implausible": 0,
+                                             "error": 0}
     assert sampler.success_rate == pytest.approx(2 / 5)
 
 
@@ -118,7 +126,8 @@ def test_library_not_installed(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(("script", "cause", "fragments"), [
-    ({"import_error": "notimplemented"}, "unsupported_board", ["not supported by Blinka", "unable to identify the board"]),
+    ({"import_error": "notimplemented"}, "unsupported_board",
+     ["not supported by Blinka", "unable to identify the board"]),
     ({"import_error": "runtime"}, "import_failed", ["RuntimeError: This module can only be run on a Raspberry Pi!"]),
     ({"pins": [2, 3]}, "no_pin", ["this board has no GPIO4 (board.D4)"]),
     ({"construct_error": "pulsein"}, "gpio_helper", ["cannot use GPIO4", "Make sure libgpiod is installed"]),

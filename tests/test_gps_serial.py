@@ -123,7 +123,9 @@ def test_silent_receiver_goes_offline(receiver: PtyReceiver, monkeypatch: pytest
     assert state.describe_sources()["gps"]["state"] == "offline"
 
 
-def test_wrong_baud_rate_garbage_is_counted_and_reported(receiver: PtyReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_baud_rate_garbage_is_counted_and_reported(
+    receiver: PtyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(gps_driver, "SILENCE_S", 0.5)
     source, state, fixes = gps_source(receiver.path)
     # What 9600-baud NMEA looks like to a port at 115200: bytes, none of them a sentence.

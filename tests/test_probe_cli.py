@@ -212,3 +212,30 @@ def test_durations_that_make_no_sense_are_usage_errors(duration: float) -> None:
 
     with pytest.raises(UsageError):
         check_duration(duration)
+
+
+def _dht_verdict(events: list[Any]) -> ProbeResult:
+    from evscreen.config import load_config
+    from evscreen.drivers.dht11 import Dht11Source
+    from evscreen.state import VehicleState
+    from evscreen.tools.probe_dht11 import _verdict
+
+    source = Dht11Source(load_config(env={}).config, VehicleState())
+    for event in events:
+        if isinstance(event, str):
+            source.sampler.fail(event)
+        else:
+            source.sampler.add(*event)
+    return _verdict(source, 10.0)
+
+
+def test_dht11_verdicts_name_the_likely_cause() -> None:
+    garbled = _dht_verdict(["Checksum did not validate. Try again.", "A full buffer was not returned. Try again."] * 2)
+    assert not garbled.ok and garbled.cause == "the sensor answers but its data arrives garbled"
+    assert any("--model DHT22" in line for line in garbled.advice)
+    wrong_model = _dht_verdict([(200, 3), (150, 1)])
+    assert not wrong_model.ok and wrong_model.cause.startswith("the values are impossible for a DHT11")
+    weak = _dht_verdict([(21, 40), "DHT sensor not found, check wiring", "Checksum did not validate. Try again."])
+    assert weak.ok and weak.cause == "more than half of the reads failed"
+    assert weak.summary == "21 °C, 40 % humidity; 1 of 3 reads good"
+    assert any("pull-up" in line for line in weak.advice)

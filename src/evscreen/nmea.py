@@ -455,9 +455,12 @@ class Fix:
 
     def as_dict(self) -> dict[str, Any]:
         stamp = self.timestamp
+        if stamp is not None:
+            when: str | None = stamp.isoformat().replace("+00:00", "Z")
+        else:
+            when = self.time.isoformat() if self.time else None
         return {
-            "valid": self.valid, "mode": self.mode,
-            "time": stamp.isoformat().replace("+00:00", "Z") if stamp else (self.time.isoformat() if self.time else None),
+            "valid": self.valid, "mode": self.mode, "time": when,
             "latitude": self.latitude, "longitude": self.longitude, "altitude": self.altitude,
             "satellites": self.satellites, "satellites_in_view": self.satellites_in_view,
             "speed_kmh": None if self.speed_kmh is None else round(self.speed_kmh, 3),

@@ -28,7 +28,11 @@ POLL_S = 5.0
 _IFACE_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")  # what Linux allows in practice (IFNAMSIZ is 16)
 
 
-def wireless_interfaces(sys_net: Path = Path("/sys/class/net"), proc_wireless: Path = Path("/proc/net/wireless")) -> list[str]:
+SYS_NET = Path("/sys/class/net")
+PROC_WIRELESS = Path("/proc/net/wireless")
+
+
+def wireless_interfaces(sys_net: Path = SYS_NET, proc_wireless: Path = PROC_WIRELESS) -> list[str]:
     names: set[str] = set()
     try:
         for iface in sys_net.iterdir():
@@ -47,7 +51,7 @@ def wireless_interfaces(sys_net: Path = Path("/sys/class/net"), proc_wireless: P
     return sorted(names)
 
 
-def wifi_connected(sys_net: Path = Path("/sys/class/net"), proc_wireless: Path = Path("/proc/net/wireless")) -> bool | None:
+def wifi_connected(sys_net: Path = SYS_NET, proc_wireless: Path = PROC_WIRELESS) -> bool | None:
     """True when a wireless interface is up (associated); False when none is; None off Linux."""
     if not sys_net.is_dir():
         return None
@@ -67,8 +71,8 @@ class ConnectivitySource(Source):
     name = "connectivity"
     stale_after = POLL_S * 3
 
-    def __init__(self, config: Config, state: VehicleState, *, sys_net: Path = Path("/sys/class/net"),
-                 proc_wireless: Path = Path("/proc/net/wireless")) -> None:
+    def __init__(self, config: Config, state: VehicleState, *, sys_net: Path = SYS_NET,
+                 proc_wireless: Path = PROC_WIRELESS) -> None:
         super().__init__(config, state)
         self.sys_net = sys_net
         self.proc_wireless = proc_wireless

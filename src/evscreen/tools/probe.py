@@ -116,5 +116,8 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
         from evscreen.tools.probe_view import show_probe
 
         for name in names:
-            results.append(show_probe(name, lambda show, name=name: run_probe(name, ProbeContext(config, duration, show))))
+            def run(show: Callable[[Rows], None], name: str = name) -> ProbeResult:
+                return run_probe(name, ProbeContext(config, duration, show))
+
+            results.append(show_probe(name, run))
     return 0 if all(r.ok for r in results) else 1

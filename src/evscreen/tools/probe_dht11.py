@@ -22,7 +22,8 @@ GROUP_ADVICE = "add yourself to the gpio group: `sudo usermod -aG gpio $USER`, t
 
 def wiring_advice(pin: int) -> list[str]:
     return [
-        f"wiring: VCC → 3.3 V (pin 1), GND → GND (pin 6), DATA → GPIO{pin} (physical pin {PHYSICAL_PIN.get(pin, '?')}); "
+        f"wiring: VCC → 3.3 V (pin 1), GND → GND (pin 6), "
+        f"DATA → GPIO{pin} (physical pin {PHYSICAL_PIN.get(pin, '?')}); "
         "--pin takes the BCM GPIO number, not the physical pin number",
         "the DATA line needs a 4.7–10 kΩ pull-up resistor to VCC: a bare 4-pin sensor needs one added, "
         "a 3-pin module board has it already",
@@ -99,9 +100,8 @@ def _verdict(source: Dht11Source, elapsed: float) -> ProbeResult:
         assert current is not None
         summary = f"{current.temperature:g} °C, {current.humidity:g} % humidity; {rate}"
         if s.success_rate is not None and s.success_rate < 0.5:
-            return ProbeResult("dht11", True, summary, readings, "more than half of the reads failed",
-                               wiring_advice(source.pin)[1:] + ["keep the wire short (under 1 m without a stronger pull-up)"],
-                               elapsed)
+            advice = [*wiring_advice(source.pin)[1:], "keep the wire short (under 1 m without a stronger pull-up)"]
+            return ProbeResult("dht11", True, summary, readings, "more than half of the reads failed", advice, elapsed)
         return ProbeResult("dht11", True, summary, readings, duration_s=elapsed)
     kind = max(s.failures, key=lambda k: s.failures[k]) if s.failures else "not_found"
     if kind == "not_found":

@@ -26,7 +26,8 @@ def _table(title: str, rows: Rows) -> Table:
 def verdict(result: ProbeResult) -> Group:
     parts: list[Text | Table] = []
     if result.ok:
-        parts.append(Text.assemble(("✔ ", "bold green"), (f"{result.probe} works", "bold green"), f": {result.summary}"))
+        parts.append(Text.assemble(("✔ ", "bold green"), (f"{result.probe} works", "bold green"),
+                                   f": {result.summary}"))
     else:
         parts.append(Text.assemble(("✘ ", "bold red"), (f"{result.probe} does not work", "bold red"),
                                    f": {result.summary}"))
