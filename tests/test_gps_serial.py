@@ -213,3 +213,23 @@ def test_open_errors_are_classified(exc: BaseException, cause: str) -> None:
 
     wrapped = serial.SerialException(exc.errno, f"could not open port x: {exc}") if isinstance(exc, OSError) else exc
     assert gps_driver.classify_open_error("/dev/x", wrapped).cause == cause
+
+
+def test_nasty_corpus_through_a_pty_gives_the_clean_fixes(receiver: PtyReceiver) -> None:
+    from test_nmea import nasty_corpus
+
+    clean_reader = NmeaReader()
+    clean = clean_reader.feed(b"".join(line + b"\r\n" for line in log_lines(NMEA / "neo-m8n.log")))
+    clean.append(clean_reader.close())
+    data, expected_errors = nasty_corpus()
+    source, state, fixes = gps_source(receiver.path)
+
+    async def body() -> None:
+        await until(lambda: source.feed.is_open)
+        receiver.send_lines([data])
+        await until(lambda: len(fixes) >= len(clean))
+
+    asyncio.run(running(source, body))
+    assert fixes == clean
+    assert source.feed.counters()["errors"] == expected_errors
+    assert state.describe_sources()["gps"]["state"] == "live"
