@@ -19,6 +19,9 @@ from test_gpsd import gpsd_factory  # noqa: F401  (a fixture: a real gpsd on a p
 from evscreen.tools.probe import PROBES, ProbeContext, ProbeResult, run_probe
 
 M8N = log_lines(REALDATA / "nmea" / "neo-m8n.log")
+# Streamed over and over, the log must start with a whole epoch: its first lines are the tail of
+# one (a GLL-only 2D fix), which a probe ending just after the loop restarts would see last.
+M8N_LOOP = M8N[next(i for i, line in enumerate(M8N) if line.startswith(b"$GNRMC")):]
 
 
 @pytest.fixture
@@ -51,8 +54,8 @@ def dht_env(tmp_path: Path, **script: Any) -> dict[str, str]:
 
 
 def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
-    receiver.stream(M8N)
-    result = probe("gps", "--port", receiver.path, "--baud", "9600", "--duration", "2", "--json")
+    receiver.stream(M8N_LOOP)
+    result = probe("gps", "--port", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
     assert result.returncode == 0, result.stderr
     doc = one_json_object(result.stdout)
     assert doc["probe"] == "gps" and doc["ok"] is True and doc["cause"] is None
@@ -65,7 +68,7 @@ def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
 
 
 def test_gps_probe_live_view_and_verdict(receiver: PtyReceiver) -> None:
-    receiver.stream(M8N)
+    receiver.stream(M8N_LOOP)
     result = probe("gps", "--port", receiver.path, "--duration", "1.5")
     assert result.returncode == 0, result.stderr
     assert "✔ gps works: 3D fix at 44.06" in result.stdout
@@ -103,8 +106,8 @@ def test_gps_probe_wrong_baud_rate(receiver: PtyReceiver) -> None:
 
 def test_gps_probe_through_a_real_gpsd(gpsd_factory: Any) -> None:  # noqa: F811
     daemon, rx = gpsd_factory()
-    rx.stream(M8N)
-    result = probe("gps", "--gps-source", "gpsd", "--duration", "2.5", "--json",
+    rx.stream(M8N_LOOP)
+    result = probe("gps", "--gps-source", "gpsd", "--duration", "2", "--json",
                    env={"EVSCREEN_GPS__GPSD_PORT": str(daemon.port)})
     assert result.returncode == 0, result.stderr
     doc = one_json_object(result.stdout)
@@ -172,7 +175,7 @@ def test_dht11_probe_without_the_library_shown_to_a_person() -> None:
 
 
 def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> None:
-    receiver.stream(M8N)
+    receiver.stream(M8N_LOOP)
     env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
     result = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
     assert result.returncode == 0, result.stderr
