@@ -179,6 +179,41 @@ def watch(
         pass
 
 
+# --- probe -------------------------------------------------------------------------------------
+
+
+@app.command()
+def probe(
+    target: str = typer.Argument(..., help="What to probe: gps, dht11, or all."),
+    config_file: Optional[Path] = ConfigOption,
+    port: Optional[str] = typer.Option(None, "--port", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
+    baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
+    gps_source: Optional[str] = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
+    pin: Optional[int] = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
+    model: Optional[str] = typer.Option(None, "--model", help="DHT11 or DHT22 [default: dht11.model]."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds to read [default: per probe]."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON result and nothing else on stdout."),
+) -> None:
+    """Check a sensor while wiring it: a live view while it reads, then a verdict and what to check.
+
+    Exit code 0 when it works, 1 when it does not, 2 for bad arguments.
+
+    Examples: [bold]evscreen probe gps --port /dev/ttyUSB0 --baud 9600[/], [bold]evscreen probe dht11 --pin 4[/]
+    """
+    import logging
+
+    from evscreen.tools.probe import run_probe_command
+
+    if not _debug:
+        # The verdict says what went wrong; the sources' own log lines would only break the view.
+        logging.getLogger().addHandler(logging.NullHandler())
+    loaded = _load(config_file, {
+        "gps.port": port, "gps.baud": baud, "gps.source": gps_source,
+        "dht11.pin": pin, "dht11.model": model.upper() if model else None,
+    })
+    raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json))
+
+
 # --- config ------------------------------------------------------------------------------------
 
 

@@ -135,6 +135,15 @@ class Dht11Config:
     pin: int = key(4, "BCM GPIO number of the sensor's data pin.", min=0, max=27)
     model: str = key("DHT11", "Sensor model.", choices=("DHT11", "DHT22"))
     interval: float = key(2.0, "Seconds between reads (the sensor allows one every 2 s at most).", min=2.0, max=3600.0)
+    temperature_field: str = key(
+        "cabin_temp", "Telemetry field the temperature goes to: cabin_temp (sensor inside) or ambient_temp (outside).",
+        choices=("cabin_temp", "ambient_temp"),
+    )
+    smoothing: int = key(3, "Readings whose median is published (1: no smoothing); hides single bad reads.", min=1, max=15)
+    stale_after_failures: int = key(
+        5, "Failed reads in a row after which the value is marked stale (failed reads are retried every 2.1 s).",
+        min=1, max=100,
+    )
 
 
 @dataclass

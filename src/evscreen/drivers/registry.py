@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 SOURCES: dict[str, str] = {
     "simulation": "evscreen.drivers.simulated:SimulatedVehicle",
+    "gps": "evscreen.drivers.gps:GpsSource",
+    "dht11": "evscreen.drivers.dht11:Dht11Source",
+    "connectivity": "evscreen.drivers.connectivity:ConnectivitySource",
     "bluetooth": "evscreen.drivers.bluetooth:BluetoothSource",
 }
 
@@ -47,4 +50,5 @@ def chosen_sources(config: Config, on_pi: bool) -> list[str]:
     """Names of the sources to start: the simulated vehicle, or the enabled real ones."""
     if simulating(config, on_pi):
         return ["simulation"]
-    return [name for name in REAL_SOURCES if getattr(getattr(config, name, None), "enabled", False)]
+    # A source without a config section (connectivity) has nothing to wire: it always runs.
+    return [name for name in REAL_SOURCES if getattr(getattr(config, name, None), "enabled", True)]

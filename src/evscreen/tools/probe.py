@@ -1,0 +1,123 @@
+"""``evscreen probe``: is this sensor wired right? A live view while it reads, then a verdict.
+
+Probes are registered by name as lazy ``module:function`` strings (like the source registry), so
+adding one is one line in :data:`PROBES`. A probe function takes a :class:`ProbeContext` and
+returns a :class:`ProbeResult`: whether the hardware works, what it read, and when it does not,
+the likely cause and what to check. ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evscreen.errors import UsageError
+
+if TYPE_CHECKING:
+    from evscreen.config import Config
+
+#: Probe name -> "module:function". ``all`` runs every one, in this order.
+PROBES: dict[str, str] = {
+    "gps": "evscreen.tools.probe_gps:probe_gps",
+    "dht11": "evscreen.tools.probe_dht11:probe_dht11",
+}
+
+Rows = list[tuple[str, str]]
+
+
+@dataclass
+class ProbeResult:
+    """A probe's verdict. ``cause`` and ``advice`` explain a failure (or warn about a weak success)."""
+
+    probe: str
+    ok: bool
+    summary: str
+    readings: dict[str, Any] = field(default_factory=dict)
+    cause: str | None = None
+    advice: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe, "ok": self.ok, "summary": self.summary, "cause": self.cause,
+            "advice": list(self.advice), "readings": self.readings, "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class ProbeContext:
+    config: Config
+    duration: float | None  # None: the probe's own default
+    show: Callable[[Rows], None] = lambda rows: None  # the live view; a no-op with --json
+
+    def seconds(self, default: float) -> float:
+        return default if self.duration is None else self.duration
+
+
+ProbeFunction = Callable[[ProbeContext], ProbeResult]
+
+
+def probe_names(target: str) -> list[str]:
+    if target == "all":
+        return list(PROBES)
+    if target not in PROBES:
+        raise UsageError(f"no probe named {target!r} (choose from: {', '.join([*PROBES, 'all'])})")
+    return [target]
+
+
+def load_probe(name: str) -> ProbeFunction:
+    module_name, _, function = PROBES[name].partition(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def run_probe(name: str, ctx: ProbeContext) -> ProbeResult:
+    """Run one probe; a probe that crashes is reported as not working, with the error."""
+    started = time.monotonic()
+    try:
+        result = load_probe(name)(ctx)
+    except Exception as exc:  # a bug in a probe must still end in a verdict and an exit code
+        result = ProbeResult(name, False, f"the probe failed: {type(exc).__name__}: {exc}",
+                             cause=f"internal error: {exc}", advice=["run again with --debug and report the traceback"])
+        if _debug_wanted():
+            raise
+    if not result.duration_s:
+        result.duration_s = time.monotonic() - started
+    return result
+
+
+def _debug_wanted() -> bool:
+    from evscreen import cli
+
+    return bool(getattr(cli, "_debug", False))
+
+
+def check_duration(duration: float | None) -> None:
+    if duration is not None and (not math.isfinite(duration) or duration <= 0 or duration > 3600):
+        raise UsageError(f"--duration must be a number of seconds from 0 to 3600, got {duration}")
+
+
+def run_probe_command(target: str, config: Config, duration: float | None, as_json: bool) -> int:
+    """The ``evscreen probe`` command: 0 when every probe works, 1 otherwise."""
+    names = probe_names(target)
+    check_duration(duration)
+    results = []
+    if as_json:
+        for name in names:
+            results.append(run_probe(name, ProbeContext(config, duration)))
+        doc = results[0].as_dict() if target != "all" else {
+            "ok": all(r.ok for r in results), "results": {r.probe: r.as_dict() for r in results}}
+        print(json.dumps(doc, default=str), flush=True)
+    else:
+        from evscreen.tools.probe_view import show_probe
+
+        for name in names:
+            def run(show: Callable[[Rows], None], name: str = name) -> ProbeResult:
+                return run_probe(name, ProbeContext(config, duration, show))
+
+            results.append(show_probe(name, run))
+    return 0 if all(r.ok for r in results) else 1

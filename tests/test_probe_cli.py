@@ -1,0 +1,244 @@
+"""``evscreen probe`` as a person (or a script) runs it: a real subprocess against real counterparts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REALDATA, evscreen_cmd, free_port
+from dht_script import STANDIN_DIR, dht11_frame, write_script
+from gpsd_check import log_lines
+from ptys import PtyReceiver
+from test_gpsd import gpsd_factory  # noqa: F401  (a fixture: a real gpsd on a pty)
+
+from evscreen.tools.probe import PROBES, ProbeContext, ProbeResult, run_probe
+
+M8N = log_lines(REALDATA / "nmea" / "neo-m8n.log")
+# Streamed over and over, the log must start with a whole epoch: its first lines are the tail of
+# one (a GLL-only 2D fix), which a probe ending just after the loop restarts would see last.
+M8N_LOOP = M8N[next(i for i, line in enumerate(M8N) if line.startswith(b"$GNRMC")):]
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[PtyReceiver]:
+    rx = PtyReceiver(tmp_path / "ttyUSB0")
+    yield rx
+    rx.close()
+
+
+def probe(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(evscreen_cmd("probe", *args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def one_json_object(stdout: str) -> dict[str, Any]:
+    """stdout holds exactly one JSON object and nothing else."""
+    doc, end = json.JSONDecoder().raw_decode(stdout)
+    assert stdout[end:].strip() == ""
+    assert isinstance(doc, dict)
+    return doc
+
+
+def dht_env(tmp_path: Path, **script: Any) -> dict[str, str]:
+    env = write_script(tmp_path / "dht.json", exit_log=str(tmp_path / "exit.log"), **script)
+    env["PYTHONPATH"] = os.pathsep.join([str(STANDIN_DIR), os.environ.get("PYTHONPATH", "")])
+    return env
+
+
+# --- gps ---------------------------------------------------------------------------------------
+
+
+def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
+    receiver.stream(M8N_LOOP)
+    result = probe("gps", "--port", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = one_json_object(result.stdout)
+    assert doc["probe"] == "gps" and doc["ok"] is True and doc["cause"] is None
+    readings = doc["readings"]
+    assert readings["valid"] is True and readings["mode"] == 3
+    assert abs(readings["latitude"] - 44.069) < 0.001 and abs(readings["longitude"] + 121.314) < 0.001
+    assert readings["satellites"] in (12, 13, 14)
+    assert readings["counters"]["sentences"] > 50 and readings["counters"]["error_total"] == 0
+    assert readings["time"].startswith("2015-03-18T17:19")
+
+
+def test_gps_probe_live_view_and_verdict(receiver: PtyReceiver) -> None:
+    receiver.stream(M8N_LOOP)
+    result = probe("gps", "--port", receiver.path, "--duration", "1.5")
+    assert result.returncode == 0, result.stderr
+    assert "✔ gps works: 3D fix at 44.06" in result.stdout
+
+
+def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
+    result = probe("gps", "--port", str(tmp_path / "ttyUSB9"), "--json")
+    assert result.returncode == 1
+    doc = one_json_object(result.stdout)
+    assert doc["ok"] is False and doc["summary"].endswith("ttyUSB9: no such device")
+    assert doc["cause"] == "the serial device does not exist"
+    assert any("enable_uart=1" in line for line in doc["advice"])
+    assert any("dtoverlay=disable-bt" in line for line in doc["advice"])
+    assert doc["duration_s"] < 5  # it does not wait for a device that is not there
+    shown = probe("gps", "--port", str(tmp_path / "ttyUSB9"))
+    assert shown.returncode == 1 and "✘ gps does not work" in shown.stdout and "likely cause" in shown.stdout
+
+
+def test_gps_probe_silent_receiver(receiver: PtyReceiver) -> None:
+    doc = one_json_object(probe("gps", "--port", receiver.path, "--duration", "1", "--json").stdout)
+    assert doc["ok"] is False and doc["cause"] == "nothing at all comes from the receiver"
+    assert any("TX → Pi RX" in line for line in doc["advice"])
+    assert any("console=serial0" in line for line in doc["advice"])
+
+
+def test_gps_probe_wrong_baud_rate(receiver: PtyReceiver) -> None:
+    receiver.stream([bytes([0xE0, 0x78, 0x80 | i, 0xF8, 0x1C]) * 10 for i in range(30)])
+    result = probe("gps", "--port", receiver.path, "--duration", "1", "--json")
+    assert result.returncode == 1
+    doc = one_json_object(result.stdout)
+    assert doc["cause"] == "bytes arrive but none is a valid NMEA sentence"
+    assert any("--baud" in line for line in doc["advice"])
+    assert doc["readings"]["counters"]["error_total"] > 0
+
+
+def test_gps_probe_through_a_real_gpsd(gpsd_factory: Any) -> None:  # noqa: F811
+    daemon, rx = gpsd_factory()
+    rx.stream(M8N_LOOP)
+    result = probe("gps", "--gps-source", "gpsd", "--duration", "2", "--json",
+                   env={"EVSCREEN_GPS__GPSD_PORT": str(daemon.port)})
+    assert result.returncode == 0, result.stderr
+    doc = one_json_object(result.stdout)
+    assert doc["ok"] is True and doc["readings"]["source"] == f"gpsd at 127.0.0.1:{daemon.port}"
+    assert abs(doc["readings"]["latitude"] - 44.069) < 0.001
+
+
+def test_gps_probe_without_gpsd() -> None:
+    result = probe("gps", "--gps-source", "gpsd", "--duration", "0.5", "--json",
+                   env={"EVSCREEN_GPS__GPSD_PORT": str(free_port())})
+    assert result.returncode == 1
+    doc = one_json_object(result.stdout)
+    assert doc["cause"] == "gpsd is not reachable" and "connection refused" in doc["summary"]
+
+
+# --- dht11 -------------------------------------------------------------------------------------
+
+
+def test_dht11_probe_reads_the_sensor_and_stdout_stays_json(tmp_path: Path) -> None:
+    env = dht_env(tmp_path, frames=[dht11_frame(22, 45)], noise=True)
+    result = probe("dht11", "--pin", "4", "--duration", "1", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = one_json_object(result.stdout)  # the library's chatter on stdout was kept out
+    assert doc["ok"] is True
+    assert (doc["readings"]["temperature"], doc["readings"]["humidity"]) == (22, 45)
+    assert doc["readings"]["success_rate"] == 1.0
+    assert (tmp_path / "exit.log").read_text() == "exit board.D4\n"  # the pin was released
+
+
+def test_dht11_probe_with_nothing_wired(tmp_path: Path) -> None:
+    result = probe("dht11", "--duration", "1", "--json", env=dht_env(tmp_path, frames=["absent"]))
+    assert result.returncode == 1
+    doc = one_json_object(result.stdout)
+    assert doc["cause"] == "the sensor does not answer"
+    assert any("pull-up resistor" in line for line in doc["advice"])
+    assert any("GPIO4 (physical pin 7)" in line for line in doc["advice"])
+    assert doc["readings"]["failures"]["not_found"] == 1
+
+
+@pytest.mark.parametrize(("script", "cause"), [
+    ({"import_error": "notimplemented"}, "this machine is not a board the DHT library supports"),
+    ({"import_error": "runtime"}, "the DHT library cannot run on this machine"),
+    ({"pins": [2, 3]}, "GPIO4 does not exist on this board"),
+    ({"construct_error": "permission"}, "no permission to use the GPIO pins"),
+    ({"construct_error": "pulsein"}, "the GPIO helper of the library is missing"),
+])
+def test_dht11_probe_library_failures_are_one_line(tmp_path: Path, script: dict[str, Any], cause: str) -> None:
+    result = probe("dht11", "--json", env=dht_env(tmp_path, noise=True, **script))
+    assert result.returncode == 1
+    doc = one_json_object(result.stdout)
+    assert doc["summary"].startswith("DHT11 unavailable: ") and "\n" not in doc["summary"]
+    assert doc["cause"] == cause
+    assert "Traceback" not in result.stderr
+
+
+def test_dht11_probe_without_the_library_shown_to_a_person() -> None:
+    result = probe("dht11")
+    assert result.returncode == 1
+    assert "✘ dht11 does not work: DHT11 unavailable: No module named 'adafruit_dht'" in result.stdout
+    assert "pip install 'evscreen[pi]'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- all, and bad arguments --------------------------------------------------------------------
+
+
+def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> None:
+    receiver.stream(M8N_LOOP)
+    env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
+    result = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = one_json_object(result.stdout)
+    assert doc["ok"] is True and list(doc["results"]) == list(PROBES)
+    env = dht_env(tmp_path, frames=["absent"])
+    failing = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    assert failing.returncode == 1
+    doc = one_json_object(failing.stdout)
+    assert doc["ok"] is False and doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is False
+
+
+@pytest.mark.parametrize("args", [
+    ["bluetooth-please"], ["gps", "--baud", "1234"], ["gps", "--duration", "nan"], ["dht11", "--pin", "99"],
+    ["gps", "--bogus"],
+])
+def test_bad_arguments_exit_2_with_nothing_on_stdout(args: list[str]) -> None:
+    result = probe(*args, "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip()
+
+
+def test_a_crashing_probe_still_gets_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evscreen.config import load_config
+
+    monkeypatch.setitem(PROBES, "broken", "json:loads")  # a "probe" that raises TypeError
+    result = run_probe("broken", ProbeContext(load_config(env={}).config, 0.1))
+    assert isinstance(result, ProbeResult) and result.ok is False
+    assert result.summary.startswith("the probe failed: TypeError")
+
+
+@pytest.mark.parametrize("duration", [-1.0, 0.0, float("nan"), float("inf"), 3601.0])
+def test_durations_that_make_no_sense_are_usage_errors(duration: float) -> None:
+    from evscreen.errors import UsageError
+    from evscreen.tools.probe import check_duration
+
+    with pytest.raises(UsageError):
+        check_duration(duration)
+
+
+def _dht_verdict(events: list[Any]) -> ProbeResult:
+    from evscreen.config import load_config
+    from evscreen.drivers.dht11 import Dht11Source
+    from evscreen.state import VehicleState
+    from evscreen.tools.probe_dht11 import _verdict
+
+    source = Dht11Source(load_config(env={}).config, VehicleState())
+    for event in events:
+        if isinstance(event, str):
+            source.sampler.fail(event)
+        else:
+            source.sampler.add(*event)
+    return _verdict(source, 10.0)
+
+
+def test_dht11_verdicts_name_the_likely_cause() -> None:
+    garbled = _dht_verdict(["Checksum did not validate. Try again.", "A full buffer was not returned. Try again."] * 2)
+    assert not garbled.ok and garbled.cause == "the sensor answers but its data arrives garbled"
+    assert any("--model DHT22" in line for line in garbled.advice)
+    wrong_model = _dht_verdict([(200, 3), (150, 1)])
+    assert not wrong_model.ok and wrong_model.cause.startswith("the values are impossible for a DHT11")
+    weak = _dht_verdict([(21, 40), "DHT sensor not found, check wiring", "Checksum did not validate. Try again."])
+    assert weak.ok and weak.cause == "more than half of the reads failed"
+    assert weak.summary == "21 °C, 40 % humidity; 1 of 3 reads good"
+    assert any("pull-up" in line for line in weak.advice)
