@@ -81,6 +81,10 @@ def serve(
         None, "--simulation", help="auto (real hardware on a Pi, simulated elsewhere), on or off."
     ),
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    sim_speed: Optional[float] = typer.Option(
+        None, "--sim-speed", metavar="FACTOR",
+        help="Simulated seconds per real second, 0.01-1000 (e.g. 20 for a quick demo; default 1).",
+    ),
 ) -> None:
     """Run the WebSocket server that screens connect to (simulated vehicle off a Pi)."""
     import asyncio
@@ -96,6 +100,7 @@ def serve(
             "server.telemetry_interval": telemetry_interval,
             "simulation.mode": simulation,
             "logging.level": log_level,
+            "simulation.speed": sim_speed,
         },
     )
     configure_logging(loaded.config.logging.level, loaded.config.logging.file)
