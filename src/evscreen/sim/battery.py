@@ -1,8 +1,8 @@
 """The traction battery: open-circuit voltage, internal resistance, coulomb counting, heat (pure).
 
-A 98s5p pack of NMC cells (180 Ah, 356 V nominal, 64 kWh). The terminal voltage is the
-open-circuit voltage for the state of charge minus I·R, so it sags under load and rises under
-regeneration and charging. The current for a power demand solves P = (OCV - I·R)·I. SoC is
+A 98s5p pack of NMC cells (172 Ah and 64 kWh between its usable limits, 356 V nominal). The
+terminal voltage is the open-circuit voltage for the state of charge minus I·R, so it sags under
+load and rises under regeneration and charging. The current for a power demand solves P = (OCV - I·R)·I. SoC is
 counted in coulombs against the capacity that is left (nominal x state of health).
 The pack has three cell blocks, each heated by its share of I²·R and cooled by the coolant loop
 (the block at the inlet best, the one at the outlet least), and warming its neighbours.
@@ -26,13 +26,13 @@ _OCV_SOC = [p[0] for p in OCV_TABLE]
 @dataclass(frozen=True)
 class PackParams:
     cells_series: int = 98
-    capacity_ah: float = 180.0  # new; the usable capacity is this x SoH
+    capacity_ah: float = 172.0  # new; the usable capacity is this x SoH
     resistance_25c_ohm: float = 0.095  # pack DC resistance at 25 °C and mid SoC
     cell_min_v: float = 3.0
     cell_max_v: float = 4.2
-    max_discharge_a: float = 450.0
+    max_discharge_a: float = 550.0  # 3C
     max_charge_a: float = 260.0
-    soc_taper_start: float = 95.0  # regen acceptance falls to 0 from here to 100 %
+    soc_taper_start: float = 95.0  # charge and regen acceptance fall from here to 100 %
     block_heat_capacity_j_per_k: float = 150_000.0  # a third of ~450 kg of cells and structure
     block_cooling_w_per_k: tuple[float, float, float] = (18.0, 15.0, 12.0)  # inlet .. outlet
     block_coupling_w_per_k: float = 6.0
@@ -55,15 +55,22 @@ def pack_ocv(pack: PackParams, soc: float) -> float:
     return pack.cells_series * cell_ocv(soc)
 
 
+def _cell_ocv_area(soc: float) -> float:
+    """∫ cell OCV d(SoC) from 0 to ``soc`` (V·%), exact for the linear table."""
+    s = min(max(soc, 0.0), 100.0)
+    i = min(bisect.bisect_right(_OCV_SOC, s), len(OCV_TABLE) - 1)
+    s0, v0 = OCV_TABLE[i - 1]
+    return _OCV_AREA[i - 1] + (s - s0) * (v0 + cell_ocv(s)) / 2.0
+
+
+_OCV_AREA: list[float] = [0.0]
+for (_s0, _v0), (_s1, _v1) in zip(OCV_TABLE, OCV_TABLE[1:]):
+    _OCV_AREA.append(_OCV_AREA[-1] + (_s1 - _s0) * (_v0 + _v1) / 2.0)
+
+
 def ocv_integral(pack: PackParams, soc_from: float, soc_to: float) -> float:
-    """∫ pack OCV d(SoC) between two states of charge, in V·% (exact for the linear table)."""
-    lo, hi, sign = (soc_from, soc_to, 1.0) if soc_from <= soc_to else (soc_to, soc_from, -1.0)
-    lo, hi = max(lo, 0.0), min(hi, 100.0)
-    if hi <= lo:
-        return 0.0
-    points = [lo] + [s for s in _OCV_SOC if lo < s < hi] + [hi]
-    total = sum((b - a) * (pack_ocv(pack, a) + pack_ocv(pack, b)) / 2.0 for a, b in zip(points, points[1:]))
-    return sign * total
+    """∫ pack OCV d(SoC) from one state of charge to another, in V·% (negative if going down)."""
+    return pack.cells_series * (_cell_ocv_area(soc_to) - _cell_ocv_area(soc_from))
 
 
 def resistance(pack: PackParams, soc: float, temp_c: float) -> float:
@@ -126,7 +133,10 @@ class Battery:
         ocv, r = self.ocv(), self.resistance()
         v_max = self.pack.cells_series * self.pack.cell_max_v
         amps = min(max(0.0, (v_max - ocv) / r), self.pack.max_charge_a)
-        taper = min(1.0, max(0.0, (100.0 - self.soc) / (100.0 - self.pack.soc_taper_start)))
+        if self.soc >= 100.0:
+            return 0.0
+        # The BMS tapers acceptance over the last few percent (to a tenth, so a pack still fills).
+        taper = min(1.0, max(0.1, (100.0 - self.soc) / (100.0 - self.pack.soc_taper_start)))
         return (ocv + amps * r) * amps * taper
 
     def step(self, power_w: float, coolant_c: float, dt: float) -> float:

@@ -4,12 +4,13 @@ A permanent-magnet synchronous machine: constant torque up to its base speed, co
 it. Losses, and so efficiency, depend on torque and speed:
 
 - copper (and inverter conduction) losses grow with the square of torque, k_c·T²;
+- inverter switching losses grow with the phase current, so with torque, k_s·|T|;
 - iron losses grow with speed, k_i·ω^1.5, scaled by the controller's flux strategy: a
   loss-minimising field (eco) weakens the flux at part load, full flux (sport) keeps the
   torque response instant and pays for it;
 - windage and bearing friction, k_w·ω², and a constant inverter/control draw while energised.
 
-The resulting map peaks near 95 % at medium torque and speed, falls to 65-80 % at high torque
+The resulting map (motor and inverter together) peaks near 95 % at medium torque and speed, falls to 65-80 % at high torque
 near standstill and at light load at high speed, as measured maps of such machines do.
 Temperature: one thermal mass heated by the losses and cooled (first order) by the coolant loop.
 """
@@ -25,10 +26,11 @@ class MotorParams:
     peak_torque_nm: float = 395.0
     peak_power_w: float = 150_000.0
     max_rpm: float = 10_500.0
-    copper_loss_coeff: float = 0.05  # W/(N·m)²
-    iron_loss_coeff: float = 0.06  # W/(rad/s)^1.5 at full flux
+    copper_loss_coeff: float = 0.06  # W/(N·m)²
+    switching_loss_coeff: float = 10.0  # W/(N·m)
+    iron_loss_coeff: float = 0.08  # W/(rad/s)^1.5 at full flux
     windage_coeff: float = 0.0003  # W/(rad/s)²
-    inverter_idle_w: float = 120.0
+    inverter_idle_w: float = 150.0
     heat_capacity_j_per_k: float = 25_000.0
     cooling_w_per_k: float = 45.0
     derate_start_c: float = 140.0  # torque falls linearly from here...
@@ -64,7 +66,8 @@ def speed_losses(motor: MotorParams, omega: float, flux_factor: float) -> float:
 
 def losses(motor: MotorParams, torque: float, omega: float, flux_factor: float) -> float:
     """Total motor + inverter losses (W, always >= 0) at a torque and speed."""
-    return motor.copper_loss_coeff * torque * torque + speed_losses(motor, omega, flux_factor)
+    return (motor.copper_loss_coeff * torque * torque + motor.switching_loss_coeff * abs(torque)
+            + speed_losses(motor, omega, flux_factor))
 
 
 def electrical_power(motor: MotorParams, torque: float, omega: float, flux_factor: float) -> float:
@@ -86,29 +89,30 @@ def efficiency(motor: MotorParams, torque: float, omega: float, flux_factor: flo
 def torque_for_electrical_limit(motor: MotorParams, omega: float, flux_factor: float, limit_w: float) -> float:
     """Largest motoring torque whose electrical power stays within ``limit_w`` (may be 0).
 
-    Solves k_c·T² + ω·T + P_speed = P_limit for the positive root.
+    Solves k_c·T² + (ω + k_s)·T + P_speed = P_limit for its positive root.
     """
     kc = motor.copper_loss_coeff
     c = speed_losses(motor, omega, flux_factor) - limit_w
     if c >= 0:
         return 0.0
-    w = abs(omega)
-    return (-w + math.sqrt(w * w - 4.0 * kc * c)) / (2.0 * kc)
+    b = abs(omega) + motor.switching_loss_coeff
+    return (-b + math.sqrt(b * b - 4.0 * kc * c)) / (2.0 * kc)
 
 
 def regen_torque_for_charge_limit(motor: MotorParams, omega: float, flux_factor: float, limit_w: float) -> float:
-    """Most negative torque whose electrical power stays >= -``limit_w`` (returned as a magnitude).
+    """Largest braking torque (a magnitude) whose electrical power stays >= -``limit_w``.
 
-    On the rising branch of k_c·T² + ω·T + P_speed, the root nearest zero; with no real root the
-    losses always exceed what the battery could take, so the machine is not limited by it.
+    For T < 0 the power is k_c·T² + (ω - k_s)·T + P_speed; its root nearest zero bounds the torque.
+    With no real root the losses always exceed what the battery could take, so the battery does
+    not limit the machine.
     """
     kc = motor.copper_loss_coeff
-    w = abs(omega)
+    b = abs(omega) - motor.switching_loss_coeff
     c = speed_losses(motor, omega, flux_factor) + limit_w
-    disc = w * w - 4.0 * kc * c
-    if disc < 0:
+    disc = b * b - 4.0 * kc * c
+    if disc < 0 or b <= 0:
         return math.inf
-    root = (-w + math.sqrt(disc)) / (2.0 * kc)
+    root = (-b + math.sqrt(disc)) / (2.0 * kc)
     return max(0.0, -root)
 
 
