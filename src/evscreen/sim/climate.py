@@ -3,7 +3,8 @@
 Ambient temperature and dew point drift slowly as mean-reverting random walks (Ornstein-Uhlenbeck
 processes, relaxing over an hour); relative humidity follows from the two by the Magnus formula,
 so it falls as the air warms, as it does outdoors. The cabin is one thermal mass exchanging heat
-with the outside through its shell and conditioned by a heat pump toward a set point.
+with the outside through its shell and conditioned by a heat pump toward a set point by a PI
+controller (the integral removes the steady error a plain proportional one would leave).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _ou(x: float, mean: float, sigma: float, rng: random.Random, dt: float) -> f
 class CabinParams:
     heat_capacity_j_per_k: float = 90_000.0  # air, seats and trim that follow the air
     shell_w_per_k: float = 55.0  # conduction and ventilation to outside
-    hvac_gain_w_per_k: float = 700.0  # heat the controller asks for per kelvin of error
+    hvac_gain_w_per_k: float = 700.0  # heat the controller asks for per kelvin of error...
+    hvac_integral_w_per_k_s: float = 3.0  # ...and per kelvin-second of error accumulated
     hvac_max_w: float = 5_000.0  # thermal
     cop_heating: float = 2.6  # heat pump
     cop_cooling: float = 3.0
@@ -69,12 +71,17 @@ class Cabin:
     params: CabinParams
     temp_c: float
     hvac_electric_w: float = 0.0
+    integral_w: float = 0.0  # the controller's integral term, in watts of heat
 
     def step(self, ambient_c: float, set_point_c: float, max_thermal_w: float, dt: float) -> float:
         """Advance ``dt`` seconds; returns the electrical power the HVAC drew (W)."""
         p = self.params
         limit = min(p.hvac_max_w, max_thermal_w)
-        heat = min(limit, max(-limit, p.hvac_gain_w_per_k * (set_point_c - self.temp_c)))
+        error = set_point_c - self.temp_c
+        # Anti-windup: the integral only covers what the proportional part leaves inside the limit.
+        self.integral_w += p.hvac_integral_w_per_k_s * error * dt
+        self.integral_w = min(limit, max(-limit, self.integral_w))
+        heat = min(limit, max(-limit, p.hvac_gain_w_per_k * error + self.integral_w))
         if heat >= 0:
             electric = heat / p.cop_heating
         else:

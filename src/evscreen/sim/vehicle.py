@@ -192,12 +192,12 @@ class VehicleModel:
     # -- settings from the screen -----------------------------------------------------------------
 
     def set_drive_mode(self, mode: str) -> None:
-        if mode not in DRIVE_MODES:
+        if not isinstance(mode, str) or mode not in DRIVE_MODES:
             raise ValueError(f"drive_mode must be one of {', '.join(DRIVE_MODES)}, got {mode!r}")
         self.drive_mode = mode
 
     def set_regen_level(self, level: str) -> None:
-        if level not in REGEN_DECEL:
+        if not isinstance(level, str) or level not in REGEN_DECEL:
             raise ValueError(f"regen_level must be one of {', '.join(REGEN_DECEL)}, got {level!r}")
         self.regen_level = level
 
