@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from evscreen.sim.drive_cycle import DriveCycle, load_cycle
 from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs
@@ -59,6 +59,6 @@ def cached_run(cycle: str, mode: str = "normal", regen: str = "standard", seed: 
     return _cached_run(cycle, mode, regen, seed)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_run(cycle: str, mode: str, regen: str, seed: int) -> CycleRun:
     return drive_cycle(load_cycle(cycle), seed=seed, mode=mode, regen=regen, record=regen == "standard" and seed == 1)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from evscreen.sim.battery import OCV_TABLE, Battery, PackParams, cell_ocv, current_for_power, pack_ocv
 from evscreen.sim.charging import CHARGER_W
@@ -167,3 +171,44 @@ def test_bad_charge_limits_are_refused_and_change_nothing(value: object) -> None
     with pytest.raises(ValueError, match="charge_limit"):
         model.set_charge_limit(value)  # type: ignore[arg-type]
     assert model.charge_limit == 80
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    soc=st.floats(0.0, 100.0),
+    cold=st.booleans(),
+    actions=st.lists(
+        st.tuples(
+            st.integers(1, 400),  # steps before the action
+            st.sampled_from(["drive_mode", "regen_level", "charge_limit", "charge"]),
+            st.integers(0, 3),
+        ),
+        max_size=6,
+    ),
+)
+def test_state_of_charge_and_every_value_stay_in_bounds_whatever_the_screen_does(
+    soc: float, cold: bool, actions: list[tuple[int, str, int]]
+) -> None:
+    model = VehicleModel(8, soc=soc)
+    if cold:  # a winter morning: stiff cells, slow charging
+        model.weather.temp_c = model.weather.mean_temp_c = -20.0
+        model.battery.block_temps_c[:] = [-20.0, -20.0, -20.0]
+    modes, levels = ["eco", "normal", "sport", "normal"], ["off", "low", "standard", "high"]
+    for steps, what, pick in actions:
+        for _ in range(steps):
+            model.step()
+            assert 0.0 <= model.battery.soc <= 100.0
+        if what == "drive_mode":
+            model.set_drive_mode(modes[pick])
+        elif what == "regen_level":
+            model.set_regen_level(levels[pick])
+        elif what == "charge_limit":
+            model.set_charge_limit(50 + 16 * pick)
+        else:
+            model.start_charging()
+    for _ in range(200):
+        model.step()
+    values = model.telemetry()
+    assert 0.0 <= values["battery_soc"] <= 100.0 and values["range_km"] >= 0.0
+    assert 0.0 <= values["efficiency_score"] <= 10.0 and 0.0 <= values["humidity"] <= 100.0
+    assert all(isinstance(v, int) or math.isfinite(v) for v in values.values())

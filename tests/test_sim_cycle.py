@@ -19,7 +19,9 @@ MILE_M = 1609.344
         ("hwfet", 765, 10.26, 48.3, 59.9),
     ],
 )
-def test_cycles_are_the_epa_schedules(name: str, seconds: int, miles: float, average_mph: float, top_mph: float) -> None:
+def test_cycles_are_the_epa_schedules(
+    name: str, seconds: int, miles: float, average_mph: float, top_mph: float
+) -> None:
     cycle = load_cycle(name)
     assert cycle.duration_s == seconds
     distance_miles = cycle.distance_m() / MILE_M

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 #: Speed units the data files may use, in m/s (1 mph = 0.44704 m/s exactly, NIST SP 811).
@@ -95,7 +95,7 @@ def parse_cycle(name: str, text: str) -> DriveCycle:
     return DriveCycle(name, tuple(speeds))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_cycle(name: str) -> DriveCycle:
     """One of :data:`CYCLE_NAMES`, read from the package data."""
     if name not in CYCLE_NAMES:

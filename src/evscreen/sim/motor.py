@@ -10,8 +10,9 @@ it. Losses, and so efficiency, depend on torque and speed:
   torque response instant and pays for it;
 - windage and bearing friction, k_w·ω², and a constant inverter/control draw while energised.
 
-The resulting map (motor and inverter together) peaks near 95 % at medium torque and speed, falls to 65-80 % at high torque
-near standstill and at light load at high speed, as measured maps of such machines do.
+The resulting map (motor and inverter together) peaks about 96 % at medium torque and high speed,
+falls below 70 % at high torque near standstill and below 80 % at light load at high speed, as
+measured maps of such machines do.
 Temperature: one thermal mass heated by the losses and cooled (first order) by the coolant loop.
 """
 

@@ -31,7 +31,7 @@ from evscreen.sim.charging import ChargingSession
 from evscreen.sim.climate import Cabin, CabinParams, Weather
 from evscreen.sim.consumption import ConsumptionMeter
 from evscreen.sim.drive_cycle import DriveCycle, load_cycle
-from evscreen.sim.modes import DRIVE_MODES, REGEN_DECEL, REGEN_FADE_MS
+from evscreen.sim.modes import DRIVE_MODES, REGEN_DECEL, REGEN_FADE_MS, DriveMode
 from evscreen.sim.motor import (
     MotorParams,
     MotorThermal,
@@ -238,7 +238,7 @@ class VehicleModel:
             self._drive(mode, aux, battery_coolant, ambient, dt)
         self.motor_thermal.step(self.motor, self._motor_loss, ambient + 5.0, dt)
 
-    def _drive(self, mode: Any, aux: float, battery_coolant: float, ambient: float, dt: float) -> None:
+    def _drive(self, mode: DriveMode, aux: float, battery_coolant: float, ambient: float, dt: float) -> None:
         body, motor, battery, route = self.body, self.motor, self.battery, self.route
         itinerary = self.itinerary
         cycle = itinerary.cycle
