@@ -173,13 +173,13 @@ def test_bad_charge_limits_are_refused_and_change_nothing(value: object) -> None
     assert model.charge_limit == 80
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     soc=st.floats(0.0, 100.0),
     cold=st.booleans(),
     actions=st.lists(
         st.tuples(
-            st.integers(1, 400),  # steps before the action
+            st.integers(1, 250),  # steps before the action
             st.sampled_from(["drive_mode", "regen_level", "charge_limit", "charge"]),
             st.integers(0, 3),
         ),
