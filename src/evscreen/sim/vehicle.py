@@ -177,7 +177,6 @@ class VehicleModel:
         self._target = 0.0
         self._accel = 0.0
         self._torque = 0.0
-        self._omega = 0.0
         self._motor_loss = 0.0
         self._f_trac = 0.0
         self._f_fric = 0.0
@@ -282,7 +281,7 @@ class VehicleModel:
         v_mid = (v + v_new) / 2.0
         omega_mid = v_mid / radius * ratio
         self._accel = (v_new - v) / dt
-        self._torque, self._omega = torque, omega_mid
+        self._torque = torque
         self._f_trac, self._f_fric, self._f_road = f_trac, f_fric, load.total
         self._motor_loss = losses(motor, torque, omega_mid, mode.flux_factor) if not self._holding else 0.0
         motor_power = electrical_power(motor, torque, omega_mid, mode.flux_factor) if not self._holding else 0.0
@@ -311,7 +310,7 @@ class VehicleModel:
         self._charger = charger
         self._battery_power = power
         self._battery_heat = battery.step(power, battery_coolant, dt)
-        self._target = self._accel = self._torque = self._omega = 0.0
+        self._target = self._accel = self._torque = 0.0
         self._f_trac = self._f_fric = self._f_road = self._motor_loss = 0.0
         self._holding = True
         self.tyres.step(0.0, 0.0, self.weather.temp_c, dt)
