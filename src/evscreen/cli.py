@@ -96,6 +96,10 @@ def serve(
     insecure_no_auth: bool = typer.Option(
         False, "--insecure-no-auth", help="Serve a non-loopback address without a token (not recommended)."
     ),
+    sim_speed: Optional[float] = typer.Option(
+        None, "--sim-speed", metavar="FACTOR",
+        help="Simulated seconds per real second, 0.01-1000 (e.g. 20 for a quick demo; default 1).",
+    ),
 ) -> None:
     """Run the WebSocket server that screens connect to (simulated vehicle off a Pi)."""
     import asyncio
@@ -112,6 +116,7 @@ def serve(
             "simulation.mode": simulation,
             "logging.level": log_level,
             "server.insecure_no_auth": True if insecure_no_auth else None,
+            "simulation.speed": sim_speed,
         },
     )
     configure_logging(loaded.config.logging.level, loaded.config.logging.file)

@@ -91,6 +91,12 @@ class SimulationConfig:
     )
     seed: int = key(1, "Seed of the simulated vehicle, so that a run can be reproduced.", min=0, max=2**63 - 1)
     speed: float = key(1.0, "Simulated seconds per real second (for demos and tests).", min=0.01, max=1000.0)
+    charge_every: int = key(
+        2, "Drive-cycle loops (UDDS + HWFET, ~36 min) between stops at a DC charger, where the simulated car"
+        " charges to the charge_limit setting. 0: only when the battery runs low.", min=0, max=1000,
+    )
+    cabin_set_point: float = key(21.0, "Cabin temperature (°C) the simulated car's climate control aims for.",
+                                 min=16.0, max=28.0)
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""A simulated media player: a playlist whose position advances while playing (pure)."""
+"""A simulated media player: a playlist whose position advances while playing (pure).
+
+It advances in simulated time, like the car, so a faster-than-real-time simulation plays faster.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ class MediaPlayerModel:
     position: float = 0.0
     is_playing: bool = True
     device_name: str = "Simulated Phone"
+    volume: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.track < len(PLAYLIST):
+            raise ValueError(f"track must be 0-{len(PLAYLIST) - 1}, got {self.track}")
 
     def step(self, dt: float) -> None:
         if not self.is_playing:
@@ -49,6 +57,11 @@ class MediaPlayerModel:
         if self.position < RESTART_THRESHOLD_S:
             self.track = (self.track - 1) % len(PLAYLIST)
         self.position = 0.0
+
+    def set_volume(self, volume: float) -> None:
+        if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0.0 <= volume <= 1.0:
+            raise ValueError(f"volume must be a number from 0.0 to 1.0, got {volume!r}")
+        self.volume = float(volume)
 
     def telemetry(self) -> dict[str, Any]:
         title, artist, duration = PLAYLIST[self.track]
