@@ -700,3 +700,33 @@ def test_probe_without_a_bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> 
     assert report["ok"] is False and report["adapter_present"] is False
     assert "cannot reach the D-Bus system bus" in report["problem"]
     assert any("systemctl status dbus" in a for a in report["advice"])
+
+
+def test_probe_command_over_real_dbus(bluez: FakeBluez) -> None:
+    """`evscreen probe bluetooth` as a process, talking to the fake BlueZ over the private bus."""
+    import json
+    import os
+
+    from conftest import evscreen_cmd
+
+    bluez.add_phone()
+    result = subprocess.run(evscreen_cmd("probe", "bluetooth", "--json", "--duration", "1"), capture_output=True,
+                            text=True, timeout=60, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["ok"] is True and verdict["probe"] == "bluetooth"
+    assert verdict["readings"]["connected_device"]["name"] == "Pixel 7"
+
+
+def test_probe_command_without_bluetoothd(system_bus: PrivateBus) -> None:
+    import json
+    import os
+
+    from conftest import evscreen_cmd
+
+    result = subprocess.run(evscreen_cmd("probe", "bluetooth", "--json", "--duration", "0.5"), capture_output=True,
+                            text=True, timeout=60, env=os.environ)
+    assert result.returncode == 1
+    verdict = json.loads(result.stdout)
+    assert verdict["ok"] is False and "bluetoothd" in verdict["cause"]
+    assert any("systemctl status bluetooth" in a for a in verdict["advice"])

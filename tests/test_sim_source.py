@@ -68,6 +68,7 @@ def test_persisted_settings_apply_before_the_first_step(live_server) -> None:
     store = SettingsStore(data_dir() / SETTINGS_FILE)
     store.set("drive_mode", "sport")
     store.set("charge_limit", 65)
+    assert store.flush()
     rt = live_server()
     model = rt.runtime.sources[0].model
     assert (model.drive_mode, model.charge_limit) == ("sport", 65)

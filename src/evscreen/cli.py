@@ -189,7 +189,7 @@ def watch(
 
 @app.command()
 def probe(
-    target: str = typer.Argument(..., help="What to probe: gps, dht11, or all."),
+    target: str = typer.Argument(..., help="What to probe: gps, dht11, bluetooth, or all."),
     config_file: Optional[Path] = ConfigOption,
     port: Optional[str] = typer.Option(None, "--port", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
     baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
@@ -203,7 +203,11 @@ def probe(
 
     Exit code 0 when it works, 1 when it does not, 2 for bad arguments.
 
-    Examples: [bold]evscreen probe gps --port /dev/ttyUSB0 --baud 9600[/], [bold]evscreen probe dht11 --pin 4[/]
+    \b
+    Examples:
+      evscreen probe gps --port /dev/ttyUSB0 --baud 9600
+      evscreen probe dht11 --pin 4
+      evscreen probe bluetooth --json
     """
     import logging
 

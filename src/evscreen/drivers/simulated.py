@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evscreen.drivers.base import MediaControl, Source
@@ -32,8 +33,12 @@ CONNECTIVITY = {"connectivity.wifi": True, "connectivity.bluetooth": True, "conn
 
 
 class SimulatedMedia(MediaControl):
-    def __init__(self, model: MediaPlayerModel) -> None:
+    """The simulated player's controls. ``on_change`` publishes the player's state at once, so the
+    next telemetry after a command's response already shows its effect."""
+
+    def __init__(self, model: MediaPlayerModel, on_change: Callable[[], None] = lambda: None) -> None:
         self.model = model
+        self.on_change = on_change
 
     @property
     def volume(self) -> float:
@@ -41,15 +46,19 @@ class SimulatedMedia(MediaControl):
 
     async def play(self) -> None:
         self.model.play()
+        self.on_change()
 
     async def pause(self) -> None:
         self.model.pause()
+        self.on_change()
 
     async def next_track(self) -> None:
         self.model.next_track()
+        self.on_change()
 
     async def previous_track(self) -> None:
         self.model.previous_track()
+        self.on_change()
 
     async def set_volume(self, volume: float) -> None:
         self.model.set_volume(volume)
@@ -65,7 +74,7 @@ class SimulatedVehicle(Source):
         sim = config.simulation
         self.model = VehicleModel(sim.seed, charge_every=sim.charge_every, cabin_set_point=sim.cabin_set_point)
         self.player = MediaPlayerModel(track=sim.seed % len(PLAYLIST))
-        self.media = SimulatedMedia(self.player)
+        self.media = SimulatedMedia(self.player, lambda: self.state.update(self.name, self.player.telemetry()))
         self.speed_factor = sim.speed
         self._behind_logged = False
 

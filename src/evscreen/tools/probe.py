@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PROBES: dict[str, str] = {
     "gps": "evscreen.tools.probe_gps:probe_gps",
     "dht11": "evscreen.tools.probe_dht11:probe_dht11",
+    "bluetooth": "evscreen.tools.probe_bluetooth:probe_bluetooth",
 }
 
 Rows = list[tuple[str, str]]
