@@ -37,6 +37,7 @@ class Runtime:
     dispatcher: Dispatcher
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
 
     @property
     def url(self) -> str:
@@ -48,8 +49,15 @@ class Runtime:
         await self.server.start()
         for source in self.sources:
             self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
+        if self.mqtt is not None:
+            await self.mqtt.start()  # returns at once; the broker is reached in the background
 
     async def stop(self) -> None:
+        if self.mqtt is not None:
+            try:
+                await self.mqtt.stop()
+            except Exception:
+                log.exception("stopping the MQTT bridge failed")
         await self.server.stop()
         for task in self.tasks:
             task.cancel()
@@ -83,7 +91,12 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
             source.on_setting(name, value)
         settings.subscribe(source.on_setting)
     server = TelemetryServer(config.server, state, settings, dispatcher)
-    return Runtime(loaded, state, settings, sources, dispatcher, server)
+    mqtt = None
+    if config.mqtt.enabled:
+        from evscreen.mqtt import MqttBridge
+
+        mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
+    return Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
 
 
 async def _supervise(source: Source) -> None:
@@ -118,6 +131,8 @@ def banner(runtime: Runtime) -> list[str]:
     else:
         lines.append("no sources enabled: telemetry values stay null (enable [can], [gps]... or simulation.mode = on)")
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}")
+    if runtime.mqtt is not None:
+        lines.append(runtime.mqtt.describe())
     return lines
 
 
