@@ -190,7 +190,7 @@ class MqttConnection:
         else:
             client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=paho.MQTTv311,
                                  clean_session=True, reconnect_on_failure=False)
-        client.enable_logger(logging.getLogger("evscreen.mqtt.paho"))
+        client.on_log = _paho_log
         client.connect_timeout = s.connect_timeout
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
@@ -339,6 +339,15 @@ class MqttConnection:
         fut = self._subscriptions.setdefault(mid, self._loop.create_future())
         if not fut.done():
             fut.set_result(codes)
+
+
+_paho_logger = logging.getLogger("evscreen.mqtt.paho")
+
+
+def _paho_log(client: Any, userdata: Any, level: int, text: str) -> None:
+    # paho's own lines are diagnostics (it calls a closed socket an ERROR during a normal stop);
+    # what matters is reported by the bridge, once, with the reason. So: debug only.
+    _paho_logger.debug("%s", text)
 
 
 def tls_context(s: ConnectionSettings) -> ssl.SSLContext:
