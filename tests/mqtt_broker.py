@@ -62,7 +62,7 @@ class Mosquitto:
     """One mosquitto process with a generated config; can be stopped and started again on its ports."""
 
     def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, tls: TlsFiles | None = None,
-                 require_certificate: bool = False, persistence: bool = False) -> None:
+                 require_certificate: bool = False, persistence: bool = False, acl: str | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.tls_port = free_port() if tls is not None else None
@@ -85,6 +85,9 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
+        if acl is not None:
+            (workdir / "acl").write_text(acl)
+            lines.append(f"acl_file {workdir / 'acl'}")
         lines.append(f"listener {self.port} 127.0.0.1")
         if tls is not None:
             lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {tls.ca}", f"certfile {tls.server_cert}",

@@ -75,13 +75,14 @@ def test_telemetry_state_topics_status_and_discovery(broker: Mosquitto, subscrib
 
 def test_state_topics_publish_only_changes(broker: Mosquitto, subscribers: Any, live_server: Any) -> None:
     rt = live_server(**mqtt_flags(broker))
-    watch = subscribers(broker, f"{PREFIX}/state/settings/#", f"{PREFIX}/response")
+    watch = subscribers(broker, f"{PREFIX}/state/settings/#", "test/marker")
     topic = f"{PREFIX}/state/settings/charge_limit"
     watch.wait_for(lambda m: topic in {t for t, _ in m})
     # Telemetry keeps flowing (every 0.1 s) while the setting stays put: no new message for it.
     start = rt.runtime.mqtt.outbox.last_seq
     wait_until(lambda: rt.runtime.mqtt.outbox.last_seq >= start + 5, what="five more telemetry ticks")
-    watch.wait_for(lambda m: True, timeout=0.3)
+    broker.publish("test/marker", "1")  # everything the bridge sent before it has arrived once this has
+    watch.wait_for(lambda m: ("test/marker", b"1") in m)
     assert watch.payloads(topic) == [b"80"]
     broker.publish(f"{PREFIX}/command", '{"action": "set_charge_limit", "value": 90}')
     watch.wait_for(lambda m: b"90" in [p for t, p in m if t == topic])

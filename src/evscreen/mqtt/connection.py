@@ -391,6 +391,9 @@ def _explain_connect_error(exc: BaseException, s: ConnectionSettings) -> Connect
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return ConnectFailed(f"no answer from {where} within {s.connect_timeout:g} s",
                              "check mqtt.broker, mqtt.port and any firewall in between")
+    if isinstance(exc, ConnectionResetError) and s.tls:
+        return ConnectFailed(f"{where} closed the connection during the TLS handshake",
+                             "is this port a TLS listener? mqtt.tls must match the broker's listener")
     if isinstance(exc, ConnectionResetError):
         return ConnectFailed(f"{where} closed the connection during the handshake",
                              "if this port expects TLS set mqtt.tls = true")

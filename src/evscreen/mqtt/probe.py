@@ -14,14 +14,13 @@ from evscreen.errors import ConfigError
 from evscreen.mqtt.connection import ConnectFailed, Message, MqttConnection, NotConnected
 from evscreen.mqtt.options import BridgeOptions
 
-#: Seconds to wait for one test message to come back.
-ECHO_TIMEOUT = 5.0
 #: Pause between round trips when probing for longer than one.
 ROUND_TRIP_PAUSE = 0.2
 
 
 async def probe_mqtt(config: MqttConfig, duration: float) -> dict[str, Any]:
-    """Probe the broker for about ``duration`` seconds (at least one round trip).
+    """Probe the broker for about ``duration`` seconds (at least one round trip); each wait for the
+    broker (connecting, a test message coming back) is bounded by ``mqtt.connect_timeout``.
 
     Returns ``{"ok": True, "broker", "protocol", "tls", "client_id", "topic", "connect_ms",
     "round_trips", "rtt_ms": {"min", "median", "max"}, "broker_properties"}`` or
@@ -57,9 +56,10 @@ async def probe_mqtt(config: MqttConfig, duration: float) -> dict[str, Any]:
             body = f"evscreen probe {len(rtts)} {secrets.token_hex(4)}".encode()
             sent = time.monotonic()
             conn.publish(topic, body, 1)
-            if not await _await_echo(echoes, body, ECHO_TIMEOUT):
+            if not await _await_echo(echoes, body, settings.connect_timeout):
                 result.update(
-                    error=f"published a test message on {topic} but did not receive it back within {ECHO_TIMEOUT:g} s",
+                    error=f"published a test message on {topic} but did not receive it back within "
+                          f"{settings.connect_timeout:g} s",
                     advice=f"the broker's access rules may forbid this client to subscribe or publish under "
                            f"{options.topics.prefix}/#",
                 )
