@@ -240,3 +240,19 @@ def test_last_will_fires_when_evscreen_is_killed(broker: Mosquitto, subscribers:
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(10)
     status.wait_for(lambda m: [p for _, p in m][-1:] == [b"offline"])
+
+
+def test_two_cars_with_one_client_id_do_not_flood_the_log(broker: Mosquitto, live_server: Any,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Brokers drop the older of two connections with the same client id, so two cars cloned from
+    one image knock each other off forever. That is retried with growing delays and logged once."""
+    caplog.set_level(logging.DEBUG, logger="evscreen.mqtt.bridge")
+    live_server(**mqtt_flags(broker))
+    live_server(**mqtt_flags(broker), **{"server.port": free_port()})
+
+    def lost(level: int) -> int:
+        return sum(r.levelno == level and "connection to" in r.getMessage() and "lost" in r.getMessage()
+                   for r in caplog.records)
+
+    wait_until(lambda: lost(logging.DEBUG) >= 4, what="the two bridges to knock each other off repeatedly")
+    assert lost(logging.WARNING) <= 2  # the first loss of each car, then quiet

@@ -46,6 +46,8 @@ OUTBOX_FILE = "mqtt-outbox.sqlite3"
 TELEMETRY_WINDOW = 20
 #: Seconds a clean stop waits for queued telemetry to be acknowledged (the rest stays on disk).
 FLUSH_TIMEOUT = 3.0
+#: A connection that ends sooner than this after it began counts as a failed attempt.
+FLAPPING_SECONDS = 30.0
 #: Commands waiting to be carried out; more than this are answered ``rate_limited``.
 COMMAND_QUEUE = 32
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -152,11 +154,12 @@ class MqttBridge:
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)
         conn = self._conn
-        if conn is not None and conn.is_open:
+        if conn is not None and conn.is_open and conn.closed is not None:
             self._wake.set()
-            try:
-                await asyncio.wait_for(self._drained.wait(), FLUSH_TIMEOUT)
-            except asyncio.TimeoutError:
+            drained = asyncio.ensure_future(self._drained.wait())
+            await asyncio.wait([drained, conn.closed], timeout=FLUSH_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
+            if self.outbox.size:
                 log.info("MQTT: %d telemetry message(s) not acknowledged yet stay in the outbox for the next start",
                          self.outbox.size)
             with contextlib.suppress(NotConnected, asyncio.TimeoutError):
@@ -179,8 +182,11 @@ class MqttBridge:
     # -- connection ---------------------------------------------------------------------------------------
 
     async def _keep_connected(self) -> None:
-        failures = 0
+        failures = 0  # sets the backoff
+        failed_attempts = 0  # since the last connection, for the log
         logged: str | None = None
+        flapping: str | None = None  # why the last, short-lived connection ended
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             self.connection_state = "connecting"
             conn = MqttConnection(self.connection, will=Will(self.topics.status, b"offline"))
@@ -188,8 +194,12 @@ class MqttBridge:
             conn.on_published = functools.partial(self._on_published, conn)
             try:
                 await conn.connect()
-            except ConnectFailed as exc:
+            except Exception as exc:
+                if not isinstance(exc, ConnectFailed):  # a bug, not a broker problem: show where
+                    log.exception("MQTT: connection attempt failed unexpectedly")
+                    exc = ConnectFailed(f"unexpected error: {type(exc).__name__}: {exc}")
                 failures += 1
+                failed_attempts += 1
                 self.last_error = str(exc)
                 self.connection_state = "disconnected"
                 if self.last_error != logged:  # one line per cause, not one per attempt
@@ -201,12 +211,17 @@ class MqttBridge:
                 await asyncio.sleep(backoff_delay(failures, self.config.reconnect_min_delay,
                                                   self.config.reconnect_max_delay, self._rng))
                 continue
-            log.info("MQTT: connected to %s as %s%s", self.connection.describe(), self.options.client_id,
-                     f" after {failures} failed attempt(s)" if failures else "")
-            failures, logged = 0, None
+            log.log(logging.DEBUG if flapping else logging.INFO, "MQTT: connected to %s as %s%s",
+                    self.connection.describe(), self.options.client_id,
+                    f" after {failed_attempts} failed attempt(s)" if failed_attempts else "")
+            logged, failed_attempts = None, 0
+            connected_at = loop.time()
             self._conn = conn
             try:
                 reason = await self._serve(conn)
+            except Exception as exc:  # a bug: log it, drop this connection, carry on
+                log.exception("MQTT: serving the connection failed")
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
             finally:
                 self._conn = None
                 if conn.is_open and not self._stopping:
@@ -215,9 +230,14 @@ class MqttBridge:
                 return
             self.last_error = f"connection lost: {reason}"
             self.connection_state = "disconnected"
-            log.warning("MQTT: connection to %s lost (%s); telemetry waits on disk until it is back",
-                        self.connection.describe(), reason)
-            failures = 1
+            # A connection that ends soon after it began (another client with our id, a broker
+            # that drops us) is retried with growing delays and logged once, not every time.
+            short = loop.time() - connected_at < FLAPPING_SECONDS
+            log.log(logging.DEBUG if short and flapping is not None else logging.WARNING,
+                    "MQTT: connection to %s lost (%s); telemetry waits on disk until it is back",
+                    self.connection.describe(), reason)
+            flapping = reason if short else None
+            failures = failures + 1 if short else 1
             await asyncio.sleep(backoff_delay(failures, self.config.reconnect_min_delay,
                                               self.config.reconnect_max_delay, self._rng))
 
@@ -232,10 +252,10 @@ class MqttBridge:
             conn.publish(self.topics.status, b"online", 1, retain=True)
             if self.config.homeassistant:
                 self._publish_discovery(conn)
-        except (NotConnected, ConnectFailed) as exc:
+        except (NotConnected, ConnectFailed, asyncio.TimeoutError) as exc:
             if not conn.closed.done():
                 conn.close_nowait()
-            return str(exc)
+            return str(exc) or "the broker did not answer the subscription"
         self.connection_state = "connected"
         self.last_error = None
         self.connects += 1
@@ -286,9 +306,9 @@ class MqttBridge:
         next_tick = loop.time()
         failing: str | None = None
         while True:
-            message = build_telemetry(self.state, self.settings.values)
-            message["vehicle_id"] = self.options.vehicle_id
             try:
+                message = build_telemetry(self.state, self.settings.values)
+                message["vehicle_id"] = self.options.vehicle_id
                 await self.outbox.append(message)
                 failing = None
             except Exception as exc:  # a full disk must not stop the car's screen

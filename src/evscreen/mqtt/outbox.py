@@ -140,11 +140,14 @@ class Outbox:
     def append(self, message: dict[str, Any]) -> int:
         """Number ``message`` with the next ``seq``, store it durably and return the seq."""
         db = self._require()
-        seq = self.last_seq + 1
-        payload = json.dumps({**message, "seq": seq}, ensure_ascii=False, allow_nan=False).encode()
         now = self.clock()
         db.execute("BEGIN IMMEDIATE")
         try:
+            # From the database, not memory: even a second process on the same file (a mistake)
+            # must not make two messages with one seq.
+            row = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+            seq = max(self.last_seq, int(row[0]) if row else 0) + 1
+            payload = json.dumps({**message, "seq": seq}, ensure_ascii=False, allow_nan=False).encode()
             db.execute("INSERT INTO outbox (seq, created, payload) VALUES (?, ?, ?)", (seq, now, payload))
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_seq', ?)", (seq,))
             dropped = self._enforce_bounds(db, now)
