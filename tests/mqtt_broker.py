@@ -6,8 +6,8 @@ listener whose certificates trustme generates, optionally persistent so that it 
 restarted on the same port with its sessions intact. `mosquitto_sub` / `mosquitto_pub` are the
 independent clients that check what evscreen publishes and send it commands.
 
-Test modules import the fixtures they use from here (a nested conftest.py would shadow the root
-one's ``import conftest``).
+Loaded as a plugin by ``tests/conftest.py`` (a nested conftest.py would shadow the root one's
+``import conftest``); test modules import the helpers (``Mosquitto``, ``mqtt_flags``...) from here.
 """
 
 from __future__ import annotations

@@ -12,15 +12,7 @@ import jsonschema
 import pytest
 from conftest import free_port, recv_until
 from ha_discovery_schema import DISCOVERY_TOPIC, SCHEMAS
-from mqtt_broker import (  # noqa: F401 - fixtures
-    Mosquitto,
-    broker,
-    broker_factory,
-    mqtt_flags,
-    subscribers,
-    tls_files,
-    wait_until,
-)
+from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 from websockets.sync.client import connect
 
 from evscreen.mqtt.discovery import SENSORS
@@ -148,7 +140,7 @@ def test_mqtt5_with_correlation_data(broker: Mosquitto, live_server: Any) -> Non
                    check=True, timeout=10)
     out, err = sub.communicate(timeout=15)
     line = next(x for x in out.splitlines() if x.startswith(f"{PREFIX}/response|"))
-    topic, correlation, payload = line.split("|", 2)
+    _, correlation, payload = line.split("|", 2)
     assert correlation == "abc123", err
     assert json.loads(payload)["status"] == "success"
     assert rt.runtime.settings.get("twin_mode") == "2d"

@@ -340,7 +340,7 @@ def test_outbox_survives_a_killed_process(tmp_path: Path) -> None:
         "for i in range(25): box.append({'n': i})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == -9, proc.stderr
     box = opened(path)
     assert seqs(box) == list(range(1, 26))
@@ -410,3 +410,14 @@ def test_a_locked_database_is_not_taken_for_a_corrupt_one(tmp_path: Path) -> Non
     with pytest.raises(sqlite3.DatabaseError) as corrupt:
         sqlite3.connect(garbage).execute("PRAGMA journal_mode=WAL")
     assert _is_corrupt(corrupt.value)
+
+
+def test_every_mqtt_key_is_documented() -> None:
+    from conftest import REPO
+
+    from evscreen.config import key_specs
+
+    doc = (REPO / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    for spec in key_specs():
+        if spec.section == "mqtt":
+            assert f"| `{spec.name}` |" in doc, f"mqtt.{spec.name} missing from docs/mqtt.md"

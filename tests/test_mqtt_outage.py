@@ -14,14 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from mqtt_broker import (  # noqa: F401 - fixtures
-    Mosquitto,
-    Subscriber,
-    broker_factory,
-    mqtt_flags,
-    subscribers,
-    wait_until,
-)
+from mqtt_broker import Mosquitto, Subscriber, mqtt_flags, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from evscreen.config import data_dir

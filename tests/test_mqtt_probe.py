@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 from conftest import free_port
-from mqtt_broker import Mosquitto, broker, broker_factory, tls_files  # noqa: F401 - fixtures
+from mqtt_broker import Mosquitto
 
 from evscreen.config import MqttConfig
 from evscreen.mqtt import probe_mqtt

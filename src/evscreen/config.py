@@ -145,8 +145,10 @@ class MqttConfig:
         pattern=r"[^#+/$\x00][^#+/\x00]*(/[^#+/\x00]+)*",
     )
     protocol: str = key("3.1.1", "MQTT protocol version.", choices=("3.1.1", "5"))
-    keepalive: int = key(60, "Seconds between keep-alive pings; a silent broker is given up after 1.5 times this.",
-                         min=5, max=65535)
+    keepalive: int = key(
+        60, "Seconds between keep-alive pings; a broker that stops answering is noticed within about twice this.",
+        min=5, max=65535,
+    )
     publish_interval: float = key(
         5.0, "Seconds between telemetry messages to the broker (independent of the screen's rate).",
         min=0.05, max=86400.0,
@@ -157,7 +159,9 @@ class MqttConfig:
     reconnect_max_delay: float = key(120.0, "Longest wait between reconnection attempts, in seconds.",
                                      min=0.05, max=86400.0)
     tls: bool = key(False, "Connect with TLS (the broker's certificate is verified).")
-    ca_cert: str | None = key(None, "CA certificate file (PEM) that signed the broker's certificate. Empty: the system's CAs.")
+    ca_cert: str | None = key(
+        None, "CA certificate file (PEM) that signed the broker's certificate. Empty: the system's CAs."
+    )
     client_cert: str | None = key(None, "Client certificate file (PEM), for brokers that want one (AWS IoT...).")
     client_key: str | None = key(None, "Private key of client_cert (PEM). Empty: the key is inside client_cert.")
     tls_insecure: bool = key(

@@ -156,8 +156,9 @@ class MqttBridge:
         conn = self._conn
         if conn is not None and conn.is_open and conn.closed is not None:
             self._wake.set()
-            drained = asyncio.ensure_future(self._drained.wait())
-            await asyncio.wait([drained, conn.closed], timeout=FLUSH_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            drained: asyncio.Future[Any] = asyncio.ensure_future(self._drained.wait())
+            waits: list[asyncio.Future[Any]] = [drained, conn.closed]
+            await asyncio.wait(waits, timeout=FLUSH_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
             drained.cancel()
             if self.outbox.size:
                 log.info("MQTT: %d telemetry message(s) not acknowledged yet stay in the outbox for the next start",
@@ -265,13 +266,14 @@ class MqttBridge:
             asyncio.create_task(self._serve_commands(conn), name="mqtt-commands"),
         ]
         try:
-            done, _ = await asyncio.wait([conn.closed, *workers], return_when=asyncio.FIRST_COMPLETED)
+            waits: list[asyncio.Future[Any]] = [conn.closed, *workers]
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in workers:
                 if task in done and not task.cancelled() and task.exception() is not None:
-                    exc = task.exception()
-                    log.error("MQTT: %s failed; reconnecting", task.get_name(), exc_info=exc)
+                    error = task.exception()
+                    log.error("MQTT: %s failed; reconnecting", task.get_name(), exc_info=error)
                     conn.close_nowait()
-                    return f"{task.get_name()} failed: {exc}"
+                    return f"{task.get_name()} failed: {error}"
             return conn.closed.result() if conn.closed.done() else "closed"
         finally:
             for task in workers:

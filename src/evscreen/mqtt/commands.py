@@ -22,8 +22,10 @@ async def answer_command(
     Anything rejected here (too big, not UTF-8, not a valid command, not allowed) changes nothing.
     """
     if len(payload) > max_size:
-        return error_response(None, ErrorCode.INVALID_MESSAGE,
-                              f"command is {len(payload)} bytes; at most {max_size} are accepted (mqtt.max_command_size)")
+        return error_response(
+            None, ErrorCode.INVALID_MESSAGE,
+            f"command is {len(payload)} bytes; at most {max_size} are accepted (mqtt.max_command_size)",
+        )
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
