@@ -290,7 +290,7 @@ def test_discovery_templates_render_as_home_assistant_would() -> None:
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_000_000.0
+        self.now = 1_750_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -368,6 +368,17 @@ def test_outbox_age_bound(tmp_path: Path) -> None:
     clock.now += 45  # the first is now 75 s old, the second 65 s, the third 55 s
     box.append({})
     assert seqs(box) == [3, 4] and box.dropped == 2 and box.size == 2
+
+
+def test_messages_stored_before_the_clock_was_set_are_not_aged_out(tmp_path: Path) -> None:
+    clock = Clock()
+    clock.now = 3600.0  # a Raspberry Pi without network after boot: 1970
+    box = opened(tmp_path / "o.sqlite3", max_age=60.0, clock=clock)
+    box.append({})
+    box.append({})
+    clock.now = 1_750_000_000.0  # NTP answered
+    box.append({})
+    assert seqs(box) == [1, 2, 3] and box.dropped == 0
 
 
 def test_corrupt_outbox_is_moved_aside_and_seq_jumps_forward(tmp_path: Path,

@@ -9,7 +9,7 @@ from typing import Any
 from conftest import free_port
 from mqtt_broker import Mosquitto
 
-from evscreen.config import MqttConfig
+from evscreen.config import MqttConfig, load_config
 from evscreen.mqtt import probe_mqtt
 
 
@@ -29,7 +29,9 @@ def test_probe_round_trip(broker: Mosquitto) -> None:
 
 
 def test_probe_mqtt5_reports_broker_properties(broker: Mosquitto) -> None:
-    result = probe(port=broker.port, protocol="5")
+    # The whole loaded config is accepted too, as `evscreen probe mqtt` has it.
+    loaded = load_config(env={}, flags={"mqtt.broker": "127.0.0.1", "mqtt.port": broker.port, "mqtt.protocol": "5"})
+    result = asyncio.run(probe_mqtt(loaded, 0.0))
     assert result["ok"] and result["round_trips"] == 1
     assert "ReceiveMaximum" in result["broker_properties"]
 

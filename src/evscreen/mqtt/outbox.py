@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+#: A Raspberry Pi has no clock battery: until NTP answers it may believe it is 1970. Messages
+#: stored with such a time have an unknown age; only the count bound removes them.
+PLAUSIBLE_TIME = 1_704_067_200.0  # 2024-01-01 UTC
+
 #: Seconds between two log lines about dropped messages (the count goes in the next line).
 DROP_LOG_INTERVAL = 60.0
 
@@ -166,9 +170,11 @@ class Outbox:
     def _enforce_bounds(self, db: sqlite3.Connection, now: float) -> int:
         """Delete what is too old or too many (oldest first); returns how many went. In a transaction."""
         dropped = 0
+        cutoff = now - self.max_age
         oldest = db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
-        if oldest is not None and oldest[0] < now - self.max_age:
-            dropped += db.execute("DELETE FROM outbox WHERE created < ?", (now - self.max_age,)).rowcount
+        if oldest is not None and PLAUSIBLE_TIME < oldest[0] < cutoff:
+            dropped += db.execute("DELETE FROM outbox WHERE created > ? AND created < ?",
+                                  (PLAUSIBLE_TIME, cutoff)).rowcount
         excess = self.size + 1 - dropped - self.max_messages
         if excess > 0:
             dropped += db.execute(

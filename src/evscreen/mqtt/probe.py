@@ -18,14 +18,15 @@ from evscreen.mqtt.options import BridgeOptions
 ROUND_TRIP_PAUSE = 0.2
 
 
-async def probe_mqtt(config: MqttConfig, duration: float) -> dict[str, Any]:
-    """Probe the broker for about ``duration`` seconds (at least one round trip); each wait for the
+async def probe_mqtt(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
+    """Probe the broker of ``config`` (the ``[mqtt]`` section, or the whole config) for about ``duration`` seconds (at least one round trip); each wait for the
     broker (connecting, a test message coming back) is bounded by ``mqtt.connect_timeout``.
 
     Returns ``{"ok": True, "broker", "protocol", "tls", "client_id", "topic", "connect_ms",
     "round_trips", "rtt_ms": {"min", "median", "max"}, "broker_properties"}`` or
     ``{"ok": False, "broker", ..., "error", "advice"}``.
     """
+    config = _mqtt_section(config)
     try:
         options = BridgeOptions.from_config(config)
     except ConfigError as exc:
@@ -79,6 +80,12 @@ async def probe_mqtt(config: MqttConfig, duration: float) -> dict[str, Any]:
         await conn.disconnect()
     result["ok"] = True
     return result
+
+
+def _mqtt_section(config: Any) -> MqttConfig:
+    """Accept ``[mqtt]`` itself, the whole Config, or a LoadedConfig."""
+    config = getattr(config, "config", config)
+    return config.mqtt if hasattr(config, "mqtt") else config
 
 
 async def _await_echo(echoes: asyncio.Queue[Message], body: bytes, timeout: float) -> bool:
