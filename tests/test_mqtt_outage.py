@@ -14,8 +14,10 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from conftest import recv_until
 from mqtt_broker import Mosquitto, Subscriber, mqtt_flags, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
+from websockets.sync.client import connect
 
 from evscreen.config import data_dir
 from evscreen.mqtt.bridge import OUTBOX_FILE
@@ -73,6 +75,8 @@ def test_broker_outage_loses_nothing_and_keeps_order(broker_factory: Any, subscr
     queued_from = bridge.outbox.last_seq
     wait_until(lambda: bridge.outbox.last_seq >= queued_from + 15, what="telemetry queued during the outage")
     assert bridge.outbox_size >= 15  # kept on disk while the broker is away
+    with connect(rt.url) as ws:  # and the screen is served as ever
+        recv_until(ws, lambda m: m.get("type") == "telemetry")
 
     broker.start()  # same port, same persistent sessions
     wait_until(lambda: bridge.connected, what="the bridge to reconnect")
