@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema
+
 DISCOVERY_TOPIC = re.compile(r"(?P<prefix>.+?)/(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?"
                              r"(?P<object_id>[a-zA-Z0-9_-]+)/config")
 
@@ -124,3 +126,11 @@ DEVICE_TRACKER = {
 }
 
 SCHEMAS = {"sensor": SENSOR, "device_tracker": DEVICE_TRACKER}
+
+
+def validate(component: str, config: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless ``config`` is what Home Assistant accepts."""
+    _VALIDATORS[component].validate(config)
+
+
+_VALIDATORS = {name: jsonschema.Draft202012Validator(schema) for name, schema in SCHEMAS.items()}

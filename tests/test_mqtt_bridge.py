@@ -8,10 +8,9 @@ import signal
 import subprocess
 from typing import Any
 
-import jsonschema
 import pytest
 from conftest import free_port, recv_until
-from ha_discovery_schema import DISCOVERY_TOPIC, SCHEMAS
+from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 from websockets.sync.client import connect
 
@@ -57,7 +56,7 @@ def test_telemetry_state_topics_status_and_discovery(broker: Mosquitto, subscrib
         match = DISCOVERY_TOPIC.fullmatch(topic)
         assert match and match["prefix"] == "ha-test", topic
         config = json.loads(payload)
-        jsonschema.validate(config, SCHEMAS[match["component"]])
+        validate(match["component"], config)
         devices.append(json.dumps(config["device"], sort_keys=True))
         if "state_topic" in config:
             assert config["state_topic"] in state_topics

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import jsonschema
 import pytest
-from ha_discovery_schema import DISCOVERY_TOPIC, SCHEMAS
+from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -244,7 +244,7 @@ def test_discovery_payloads_satisfy_home_assistant() -> None:
         assert match, topic
         assert match["prefix"] == "homeassistant"
         config = json.loads(payload)
-        jsonschema.validate(config, SCHEMAS[match["component"]])
+        validate(match["component"], config)
         devices.append(config["device"])
         unique_ids.add(config["unique_id"])
         assert config["availability_topic"] == topics.status
@@ -266,7 +266,7 @@ def test_the_schema_rejects_what_home_assistant_rejects() -> None:
     ]
     for config in bad_variants:
         with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(config, SCHEMAS["sensor"])
+            validate("sensor", config)
 
 
 def test_discovery_templates_render_as_home_assistant_would() -> None:

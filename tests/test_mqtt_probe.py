@@ -79,6 +79,6 @@ def test_probe_silent_listener() -> None:
 
 def test_probe_forbidden_topic(broker_factory: Any) -> None:
     restricted = broker_factory(acl="topic readwrite somewhere/else/#\n")
-    result = probe(port=restricted.port)
+    result = probe(port=restricted.port, connect_timeout=1.0)
     assert not result["ok"]
     assert "access rules" in result["advice"], result

@@ -336,6 +336,7 @@ class MqttBridge:
                 await self.outbox.delete(batch)
                 progressed = True
             room = TELEMETRY_WINDOW - len(self._inflight)
+            exhausted = False  # everything stored has been sent
             if room > 0:
                 rows = await self.outbox.read_after(last_sent, room)
                 for seq, payload in rows:
@@ -346,7 +347,8 @@ class MqttBridge:
                     self._inflight[mid] = seq
                     last_sent = seq
                 progressed = progressed or bool(rows)
-            if not self._inflight and not self._acked and self.outbox.size == 0:
+                exhausted = len(rows) < room
+            if exhausted and not self._inflight and not self._acked:
                 self._drained.set()
             else:
                 self._drained.clear()
