@@ -26,6 +26,7 @@ def test_probe_round_trip(broker: Mosquitto) -> None:
     assert result["round_trips"] >= 2  # repeated for the duration
     rtt = result["rtt_ms"]
     assert 0 < rtt["min"] <= rtt["median"] <= rtt["max"]
+    assert result["summary"].startswith(f"mqtt://127.0.0.1:{broker.port} works: round trip")
 
 
 def test_probe_mqtt5_reports_broker_properties(broker: Mosquitto) -> None:
@@ -40,6 +41,7 @@ def test_probe_refused(broker: Mosquitto) -> None:
     result = probe(port=free_port())
     assert not result["ok"]
     assert "connection refused" in result["error"] and "mqtt.port" in result["advice"]
+    assert "connection refused" in result["summary"]
 
 
 def test_probe_bad_password(broker_factory: Any) -> None:

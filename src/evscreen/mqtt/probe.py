@@ -19,13 +19,25 @@ ROUND_TRIP_PAUSE = 0.2
 
 
 async def probe_mqtt(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
-    """Probe the broker of ``config`` (the ``[mqtt]`` section, or the whole config) for about ``duration`` seconds (at least one round trip); each wait for the
-    broker (connecting, a test message coming back) is bounded by ``mqtt.connect_timeout``.
+    """Probe the broker of ``config`` (the ``[mqtt]`` section, or the whole config) for about
+    ``duration`` seconds, at least one round trip; each wait for the broker (connecting, a test
+    message coming back) is bounded by ``mqtt.connect_timeout``.
 
-    Returns ``{"ok": True, "broker", "protocol", "tls", "client_id", "topic", "connect_ms",
+    Returns ``{"ok": True, "summary", "broker", "protocol", "tls", "client_id", "topic", "connect_ms",
     "round_trips", "rtt_ms": {"min", "median", "max"}, "broker_properties"}`` or
-    ``{"ok": False, "broker", ..., "error", "advice"}``.
+    ``{"ok": False, "summary", "broker", ..., "error", "advice"}``.
     """
+    result = await _probe(config, duration)
+    if result["ok"]:
+        rtt = result["rtt_ms"]
+        result["summary"] = (f"{result['broker']} works: round trip {rtt['median']:g} ms "
+                             f"(median of {result['round_trips']}), connected in {result['connect_ms']:g} ms")
+    else:
+        result["summary"] = f"{result['broker']}: {result['error']}"
+    return result
+
+
+async def _probe(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
     config = _mqtt_section(config)
     try:
         options = BridgeOptions.from_config(config)
