@@ -143,7 +143,11 @@ class MqttConnection:
         loop = self._loop = asyncio.get_running_loop()
         self._connack = loop.create_future()
         self.closed = loop.create_future()
-        client = self._client = self._make_client()
+        try:
+            client = self._client = self._make_client()
+        except ConnectFailed:  # TLS files that cannot be used
+            self._resolve_closed("not connected")
+            raise
         s = self.settings
         kwargs: dict[str, Any] = {}
         if s.protocol == "5":
