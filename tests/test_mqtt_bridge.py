@@ -128,6 +128,7 @@ def test_commands_are_answered_on_the_response_topic(broker: Mosquitto, subscrib
 def test_mqtt5_with_correlation_data(broker: Mosquitto, live_server: Any) -> None:
     rt = live_server(**mqtt_flags(broker, protocol="5"))
     wait_until(lambda: rt.runtime.mqtt.connected, what="bridge connected over MQTT 5")
+    assert rt.runtime.mqtt._conn.receive_maximum == 20  # mosquitto's, within what evscreen sends
     # An MQTT 5 client that prints the correlation data; the retained status tells it has subscribed.
     sub = subprocess.Popen(["mosquitto_sub", *broker.client_args(), "-V", "mqttv5", "-q", "1",
                             "-t", f"{PREFIX}/status", "-t", f"{PREFIX}/response", "-F", "%t|%D|%p", "-C", "2",

@@ -30,7 +30,7 @@ from typing import Any
 from evscreen.config import MqttConfig, data_dir
 from evscreen.dispatch import Dispatcher
 from evscreen.mqtt.commands import answer_command
-from evscreen.mqtt.connection import ConnectFailed, Message, MqttConnection, NotConnected, Will
+from evscreen.mqtt.connection import MAX_INFLIGHT, ConnectFailed, Message, MqttConnection, NotConnected, Will
 from evscreen.mqtt.discovery import discovery_messages
 from evscreen.mqtt.options import BridgeOptions
 from evscreen.mqtt.outbox import AsyncOutbox, Outbox
@@ -42,8 +42,9 @@ from evscreen.state import VehicleState, build_telemetry
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "mqtt-outbox.sqlite3"
-#: Telemetry messages in flight at once; small, so live messages never queue behind a backlog.
-TELEMETRY_WINDOW = 20
+#: Telemetry messages in flight at once; half of what may fly, so live messages never queue
+#: behind a backlog.
+TELEMETRY_WINDOW = MAX_INFLIGHT // 2
 #: Seconds a clean stop waits for queued telemetry to be acknowledged (the rest stays on disk).
 FLUSH_TIMEOUT = 3.0
 #: A connection that ends sooner than this after it began counts as a failed attempt.
@@ -98,6 +99,7 @@ class MqttBridge:
         self._waiters: dict[int, asyncio.Future[str | None]] = {}
         self._commands: asyncio.Queue[Message] = asyncio.Queue(COMMAND_QUEUE)
         self._rng = random.Random()
+        self._max_inflight = MAX_INFLIGHT
         self._warned_retained = False
         settings.subscribe(lambda name, value: self._state_wake.set())
 
@@ -190,7 +192,8 @@ class MqttBridge:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             self.connection_state = "connecting"
-            conn = MqttConnection(self.connection, will=Will(self.topics.status, b"offline"))
+            conn = MqttConnection(self.connection, will=Will(self.topics.status, b"offline"),
+                                  max_inflight=self._max_inflight)
             conn.on_message = functools.partial(self._on_message, conn)
             conn.on_published = functools.partial(self._on_published, conn)
             try:
@@ -216,6 +219,12 @@ class MqttBridge:
                     self.connection.describe(), self.options.client_id,
                     f" after {failed_attempts} failed attempt(s)" if failed_attempts else "")
             logged, failed_attempts = None, 0
+            if conn.receive_maximum is not None and conn.receive_maximum < self._max_inflight:
+                # paho cannot change this on a live connection: honoured from the next one on,
+                # and by the telemetry window (below half of it) right away.
+                log.info("MQTT: the broker accepts at most %d unacknowledged messages; keeping to that",
+                         conn.receive_maximum)
+                self._max_inflight = conn.receive_maximum
             connected_at = loop.time()
             self._conn = conn
             try:
@@ -328,6 +337,8 @@ class MqttBridge:
     async def _send_outbox(self, conn: MqttConnection) -> None:
         """Publish the outbox in seq order, a window at a time, and forget what the broker acknowledged."""
         last_sent = 0
+        # Half of what may fly stays free for live messages (state, responses).
+        window = max(1, min(TELEMETRY_WINDOW, min(self._max_inflight, conn.receive_maximum or MAX_INFLIGHT) // 2))
         while True:
             self._wake.clear()
             progressed = False
@@ -335,7 +346,7 @@ class MqttBridge:
                 batch, self._acked = self._acked, []
                 await self.outbox.delete(batch)
                 progressed = True
-            room = TELEMETRY_WINDOW - len(self._inflight)
+            room = window - len(self._inflight)
             exhausted = False  # everything stored has been sent
             if room > 0:
                 rows = await self.outbox.read_after(last_sent, room)

@@ -30,9 +30,10 @@ from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
 
-#: QoS 1/2 messages paho may have unacknowledged at once; the bridge keeps its own telemetry
-#: window well below this so that state updates and command responses never queue behind it.
-MAX_INFLIGHT = 100
+#: QoS 1/2 messages sent and not yet acknowledged, at most (paho's and mosquitto's default; a
+#: broker may ask for fewer with its MQTT 5 Receive Maximum). The bridge keeps its telemetry
+#: window at half of this so that state updates and command responses never queue behind it.
+MAX_INFLIGHT = 20
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,10 @@ class MqttConnection:
         will: Will | None = None,
         on_message: Callable[[Message], None] | None = None,
         on_published: Callable[[int, str | None], None] | None = None,
+        max_inflight: int = MAX_INFLIGHT,
     ) -> None:
         self.settings = settings
+        self.max_inflight = max_inflight
         self.will = will
         #: Called on the event loop for each message received.
         self.on_message = on_message
@@ -135,6 +138,8 @@ class MqttConnection:
         self._subscriptions: dict[int, asyncio.Future[list[int]]] = {}
         #: Resolves with the reason when the connection ends (never raises).
         self.closed: asyncio.Future[str] | None = None
+        #: The broker's MQTT 5 Receive Maximum (how many unacknowledged messages it accepts), if it said.
+        self.receive_maximum: int | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -196,7 +201,7 @@ class MqttConnection:
                                  clean_session=True, reconnect_on_failure=False)
         client.on_log = _paho_log
         client.connect_timeout = s.connect_timeout
-        client.max_inflight_messages_set(MAX_INFLIGHT)
+        client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
@@ -315,6 +320,9 @@ class MqttConnection:
             advice = _CONNACK_ADVICE.get(code, "")
             fut.set_exception(ConnectFailed(f"{self.settings.describe()} refused the connection: {text}", advice))
         else:
+            receive_maximum = props.get("ReceiveMaximum")
+            if isinstance(receive_maximum, int) and receive_maximum > 0:
+                self.receive_maximum = receive_maximum
             fut.set_result(Connack(session_present, props))
 
     def _resolve_closed(self, reason: str) -> None:
