@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# Fixtures of the components that have their own helper module (a real mosquitto broker...).
+pytest_plugins = ["mqtt_broker"]
+
 REPO = Path(__file__).resolve().parent.parent
 REALDATA = REPO.parent / "shared" / "realdata"
 

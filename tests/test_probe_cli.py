@@ -183,6 +183,7 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     assert doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is True
     # No BlueZ on this machine (the Bluetooth tests bring their own on a private bus): all = not ok.
     assert doc["results"]["bluetooth"]["ok"] is False
+    assert doc["results"]["mqtt"]["ok"] is False  # no broker at the default localhost:1883 here
     assert doc["ok"] is False and result.returncode == 1
     env = dht_env(tmp_path, frames=["absent"])
     failing = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)

@@ -39,6 +39,7 @@ class Runtime:
     dispatcher: Dispatcher
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
 
     @property
     def url(self) -> str:
@@ -50,8 +51,15 @@ class Runtime:
         await self.server.start()
         for source in self.sources:
             self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
+        if self.mqtt is not None:
+            await self.mqtt.start()  # returns at once; the broker is reached in the background
 
     async def stop(self) -> None:
+        if self.mqtt is not None:
+            try:
+                await self.mqtt.stop()
+            except Exception:
+                log.exception("stopping the MQTT bridge failed")
         await self.server.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.settings.flush)
         for task in self.tasks:
@@ -92,7 +100,12 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
             source.on_setting(name, value)
         settings.subscribe(source.on_setting)
     server = TelemetryServer(config.server, state, settings, dispatcher, token)
-    return Runtime(loaded, state, settings, sources, dispatcher, server)
+    mqtt = None
+    if config.mqtt.enabled:
+        from evscreen.mqtt import MqttBridge
+
+        mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
+    return Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
 
 
 async def _supervise(source: Source) -> None:
@@ -130,6 +143,8 @@ def banner(runtime: Runtime) -> list[str]:
     if runtime.server.token is None and config.server.insecure_no_auth:
         auth = "NO AUTHENTICATION"
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url} ({auth})")
+    if runtime.mqtt is not None:
+        lines.append(runtime.mqtt.describe())
     return lines
 
 

@@ -189,13 +189,15 @@ def watch(
 
 @app.command()
 def probe(
-    target: str = typer.Argument(..., help="What to probe: gps, dht11, bluetooth, or all."),
+    target: str = typer.Argument(..., help="What to probe: gps, dht11, bluetooth, mqtt, or all."),
     config_file: Optional[Path] = ConfigOption,
     port: Optional[str] = typer.Option(None, "--port", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
     baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
     gps_source: Optional[str] = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
     pin: Optional[int] = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
     model: Optional[str] = typer.Option(None, "--model", help="DHT11 or DHT22 [default: dht11.model]."),
+    broker: Optional[str] = typer.Option(None, "--broker", help="MQTT broker host [default: mqtt.broker]."),
+    broker_port: Optional[int] = typer.Option(None, "--broker-port", help="MQTT broker port [default: mqtt.port]."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds to read [default: per probe]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON result and nothing else on stdout."),
 ) -> None:
@@ -208,6 +210,7 @@ def probe(
       evscreen probe gps --port /dev/ttyUSB0 --baud 9600
       evscreen probe dht11 --pin 4
       evscreen probe bluetooth --json
+      evscreen probe mqtt --broker 10.0.0.5 --broker-port 1883
     """
     import logging
 
@@ -219,6 +222,7 @@ def probe(
     loaded = _load(config_file, {
         "gps.port": port, "gps.baud": baud, "gps.source": gps_source,
         "dht11.pin": pin, "dht11.model": model.upper() if model else None,
+        "mqtt.broker": broker, "mqtt.port": broker_port,
     })
     raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json))
 

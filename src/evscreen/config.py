@@ -176,6 +176,62 @@ class MqttConfig:
     port: int = key(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
     username: str | None = key(None, "User name, if the broker wants one.")
     password: str | None = key(None, "Password, if the broker wants one.", secret=True)
+    client_id: str | None = key(
+        None, "MQTT client id (unique per broker). Empty: evscreen-<vehicle_id>.", pattern=r"[\x21-\x7e]{1,128}"
+    )
+    vehicle_id: str | None = key(
+        None, "This vehicle's id in topics. Empty: a stable id derived from this machine (hashed machine-id or MAC).",
+        pattern=r"[A-Za-z0-9_.-]{1,64}",
+    )
+    topic_prefix: str | None = key(
+        None, "Prefix of every topic (no wildcards, no leading or trailing /). Empty: evscreen/<vehicle_id>.",
+        pattern=r"[^#+/$\x00][^#+/\x00]*(/[^#+/\x00]+)*",
+    )
+    protocol: str = key("3.1.1", "MQTT protocol version.", choices=("3.1.1", "5"))
+    keepalive: int = key(
+        60, "Seconds between keep-alive pings; a broker that stops answering is noticed within about twice this.",
+        min=5, max=65535,
+    )
+    publish_interval: float = key(
+        5.0, "Seconds between telemetry messages to the broker (independent of the screen's rate).",
+        min=0.05, max=86400.0,
+    )
+    connect_timeout: float = key(10.0, "Seconds to wait for the broker to accept a connection.", min=0.5, max=300.0)
+    reconnect_min_delay: float = key(1.0, "Seconds before the first reconnection attempt (then doubled, with jitter).",
+                                     min=0.05, max=3600.0)
+    reconnect_max_delay: float = key(120.0, "Longest wait between reconnection attempts, in seconds.",
+                                     min=0.05, max=86400.0)
+    tls: bool = key(False, "Connect with TLS (the broker's certificate is verified).")
+    ca_cert: str | None = key(
+        None, "CA certificate file (PEM) that signed the broker's certificate. Empty: the system's CAs."
+    )
+    client_cert: str | None = key(None, "Client certificate file (PEM), for brokers that want one (AWS IoT...).")
+    client_key: str | None = key(None, "Private key of client_cert (PEM). Empty: the key is inside client_cert.")
+    tls_insecure: bool = key(
+        False, "DANGEROUS: accept any broker certificate (no verification, no host name check). Logged at every start."
+    )
+    outbox_max_messages: int = key(
+        35000, "Most telemetry messages kept on disk while the broker is unreachable (35000 = 48 h at 5 s); "
+        "beyond it the oldest are dropped.", min=10, max=10_000_000,
+    )
+    outbox_max_age_hours: float = key(
+        48.0, "Telemetry older than this many hours is dropped from the outbox.", min=0.001, max=24.0 * 366,
+    )
+    state_deadband: float = key(
+        1.0, "Scale of the per-field deadbands of the retained state topics (1 km/h, 0.5 °C, 0.0001° lat/lon...); "
+        "0 publishes every change.", min=0.0, max=1000.0,
+    )
+    allowed_actions: list[str] = key(
+        ["set_charge_limit", "set_regen_level", "set_drive_mode", "set_brightness", "set_theme",
+         "toggle_predictions", "set_twin_mode", "play_music", "pause_music", "next_track", "previous_track",
+         "set_volume"],
+        "Actions accepted on the command topic (\"*\" allows every action); others get an unauthorized error.",
+    )
+    max_command_size: int = key(4096, "Largest command payload accepted, in bytes.", min=64, max=1024 * 1024)
+    homeassistant: bool = key(False, "Publish Home Assistant MQTT discovery, so the car appears there as a device.")
+    homeassistant_prefix: str = key(
+        "homeassistant", "Home Assistant's discovery prefix.", pattern=r"[^#+/$\x00][^#+/\x00]*(/[^#+/\x00]+)*"
+    )
 
 
 @dataclass

@@ -26,6 +26,7 @@ PROBES: dict[str, str] = {
     "gps": "evscreen.tools.probe_gps:probe_gps",
     "dht11": "evscreen.tools.probe_dht11:probe_dht11",
     "bluetooth": "evscreen.tools.probe_bluetooth:probe_bluetooth",
+    "mqtt": "evscreen.tools.probe_mqtt:probe_mqtt",
 }
 
 Rows = list[tuple[str, str]]

@@ -1,0 +1,125 @@
+"""Topic names and the per-field state topics with their deadbands (pure: no I/O).
+
+The retained ``<prefix>/state/<field>/<subfield>`` topics are the layout OVMS and TeslaMate users
+know. A value is published again only when it moved beyond its field's deadband since the value
+last *published* (so a slow drift still gets out once it adds up), which keeps a metered cellular
+link quiet while the car is parked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from evscreen.state import telemetry_paths
+
+#: Built-in deadband of each numeric field, in the field's unit; fields not listed publish on
+#: every change. ``mqtt.state_deadband`` scales them all (0 = every change).
+DEADBANDS: dict[str, float] = {
+    "speed": 1.0,  # km/h
+    "wheel_speed": 1.0,
+    "gps.speed_gps": 1.0,
+    "range_km": 1.0,  # km
+    "battery_soc": 0.5,  # %
+    "battery_soh": 0.1,
+    "battery_voltage": 1.0,  # V
+    "battery_current": 2.0,  # A
+    "power_kw": 0.5,  # kW
+    "motor_rpm": 100.0,
+    "motor_temp": 0.5,  # °C
+    "ambient_temp": 0.5,
+    "cabin_temp": 0.5,
+    "humidity": 1.0,  # %
+    "efficiency_score": 0.5,
+    "gps.latitude": 0.0001,  # degrees, about 11 m
+    "gps.longitude": 0.0001,
+    "gps.altitude": 5.0,  # m
+    "gps.heading": 5.0,  # degrees
+    "tire_pressure.front_left": 0.3,  # psi
+    "tire_pressure.front_right": 0.3,
+    "tire_pressure.rear_left": 0.3,
+    "tire_pressure.rear_right": 0.3,
+    "battery_cells.block_a": 0.5,  # °C
+    "battery_cells.block_b": 0.5,
+    "battery_cells.block_c": 0.5,
+    "media.position": 10.0,  # s
+    "media.volume": 0.01,
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic the bridge uses, under one prefix."""
+
+    prefix: str
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"
+
+    @property
+    def telemetry(self) -> str:
+        return f"{self.prefix}/telemetry"
+
+    @property
+    def command(self) -> str:
+        return f"{self.prefix}/command"
+
+    @property
+    def response(self) -> str:
+        return f"{self.prefix}/response"
+
+    def state(self, path: str) -> str:
+        """``battery_soc`` -> ``<prefix>/state/battery_soc``; ``gps.latitude`` -> ``.../state/gps/latitude``."""
+        return f"{self.prefix}/state/{path.replace('.', '/')}"
+
+    def probe(self, token: str) -> str:
+        return f"{self.prefix}/probe/{token}"
+
+
+def encode_value(value: Any) -> bytes:
+    """A state value as its JSON text: ``42.5``, ``"eco"``, ``true``, ``null`` (never an empty payload,
+    which would delete the retained message)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+
+
+def leaf(telemetry: Mapping[str, Any], path: str) -> Any:
+    group, _, name = path.partition(".")
+    if not name:
+        return telemetry.get(group)
+    inner = telemetry.get(group)
+    return inner.get(name) if isinstance(inner, Mapping) else None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class StateTracker:
+    """Remembers what was last published per field and says what to publish now."""
+
+    def __init__(self, deadband_scale: float = 1.0, paths: list[str] | None = None) -> None:
+        self.scale = deadband_scale
+        self.paths = telemetry_paths() if paths is None else paths
+        self._published: dict[str, Any] = {}
+
+    def deadband(self, path: str) -> float:
+        return DEADBANDS.get(path, 0.0) * self.scale
+
+    def changes(self, telemetry: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        """``(path, value)`` for each field to publish; the first call yields every field."""
+        for path in self.paths:
+            value = leaf(telemetry, path)
+            if path in self._published and not self._moved(path, self._published[path], value):
+                continue
+            self._published[path] = value
+            yield path, value
+
+    def _moved(self, path: str, old: Any, new: Any) -> bool:
+        if _is_number(old) and _is_number(new):
+            band = self.deadband(path)
+            return abs(new - old) >= band if band > 0 else new != old
+        return type(old) is not type(new) or old != new
