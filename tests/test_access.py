@@ -197,3 +197,30 @@ def test_client_that_never_reads_is_disconnected_after_stall_timeout(live_server
         assert len(server.runtime.server.clients) == 1
         recv_json(reader)
     assert "left telemetry unread" in caplog.text
+
+
+def test_refusals_are_logged_once_per_interval_with_a_count(live_server, caplog):
+    server = live_server(**{"server.token": TOKEN})
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):
+            assert status_of(server.url) == 401
+    refusals = [r for r in caplog.records if "missing token" in r.getMessage()]
+    assert len(refusals) == 1  # not one line per attempt
+    assert server.runtime.server.refused["unauthorized"] == 20
+
+
+def test_throttled_log_counts_what_it_held_back(caplog):
+    from evscreen.logthrottle import ThrottledLog
+
+    now = [0.0]
+    throttled = ThrottledLog(logging.getLogger("t"), 10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING):
+        assert throttled.warning("k", "bus down")
+        for _ in range(5):
+            now[0] += 1
+            assert not throttled.warning("k", "bus down")
+        assert throttled.warning("other", "gps gone")
+        now[0] = 11.0
+        assert throttled.warning("k", "bus down")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["bus down", "gps gone", "bus down (5 more like this in the last 11 s)"]

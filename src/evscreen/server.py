@@ -29,6 +29,7 @@ from evscreen.access import origin_allowed, presented_token, token_matches
 from evscreen.config import ServerConfig
 from evscreen.dispatch import Dispatcher
 from evscreen.errors import ConfigError
+from evscreen.logthrottle import ThrottledLog
 from evscreen.protocol import ErrorCode, Rejected, error_response, parse_command
 from evscreen.ratelimit import TokenBucket
 from evscreen.settings import SettingsStore
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 SEND_BUFFER_BYTES = 64 * 1024
 #: Close code for policy violations (flooding after rate_limited errors, unread telemetry).
 POLICY_VIOLATION = 1008
+#: Refused connections of one kind (token, origin, full) are logged at most this often.
+REFUSAL_LOG_INTERVAL_S = 10.0
 #: Refused commands per connection, within one window, after which it is disconnected.
 STRIKES_WINDOW_S = 10.0
 
@@ -103,6 +106,7 @@ class TelemetryServer:
         self.connections = 0
         self.ticks = 0
         self.refused = {"unauthorized": 0, "origin": 0, "full": 0}
+        self._refusal_log = ThrottledLog(log, REFUSAL_LOG_INTERVAL_S)
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.on_tick: list[Callable[[dict[str, Any]], None]] = []
@@ -216,8 +220,8 @@ class TelemetryServer:
         if self.connections < self.config.max_connections:
             return None
         self.refused["full"] += 1
-        log.warning("refused %s: %d clients connected, the maximum (server.max_connections)",
-                    _peer(connection), self.connections)
+        self._refusal_log.warning("full", "refused %s: %d clients connected, the maximum (server.max_connections)",
+                                  _peer(connection), self.connections)
         return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many clients connected; try again later.\n")
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -228,7 +232,8 @@ class TelemetryServer:
             return None
         self.refused["unauthorized"] += 1
         # Never log the presented value: it may be a real token mistyped by one character.
-        log.warning("refused %s: %s token", _peer(connection), "missing" if presented is None else "wrong")
+        reason = "missing" if presented is None else "wrong"
+        self._refusal_log.warning(f"token-{reason}", "refused %s: %s token", _peer(connection), reason)
         response = connection.respond(
             HTTPStatus.UNAUTHORIZED,
             "Missing or wrong token: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN to the URL.\n",
@@ -241,7 +246,8 @@ class TelemetryServer:
         if origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
             return None
         self.refused["origin"] += 1
-        log.warning("refused %s: origin %r is not in server.allowed_origins", _peer(connection), origin[:100])
+        self._refusal_log.warning("origin", "refused %s: origin %r is not in server.allowed_origins",
+                                  _peer(connection), origin[:100])
         return connection.respond(HTTPStatus.FORBIDDEN, "This origin may not connect (see server.allowed_origins).\n")
 
     # -- a connection ------------------------------------------------------------------------------
