@@ -2,8 +2,8 @@
 
 Each tick the snapshot is built and serialized once, then offered to every client. A client holds
 at most one pending snapshot (the latest; older ones are dropped), and its own sender task writes
-it, so a client that stops reading delays and costs no one but itself, and is disconnected once it
-has left telemetry unread for ``stall_timeout`` seconds.
+it, so a client that stops reading delays and costs no one but itself; the ticker disconnects it
+once one send has waited ``stall_timeout`` seconds.
 
 Before the upgrade, every request passes the checks in ``request_checks`` (connection limit,
 token, origin); plain HTTP requests are answered from ``http_routes``.
@@ -55,7 +55,7 @@ def dumps(message: dict[str, Any]) -> str:
 class Client:
     """One connected screen and its latest-only outgoing telemetry slot."""
 
-    __slots__ = ("ws", "peer", "pending", "wakeup", "sent", "dropped")
+    __slots__ = ("ws", "peer", "pending", "wakeup", "sent", "dropped", "sending_since")
 
     def __init__(self, ws: ServerConnection, peer: str) -> None:
         self.ws = ws
@@ -64,6 +64,7 @@ class Client:
         self.wakeup = asyncio.Event()
         self.sent = 0
         self.dropped = 0
+        self.sending_since: float | None = None  # loop time the current send started, if one is under way
 
     def offer(self, text: str) -> None:
         if self.pending is not None:
@@ -71,20 +72,20 @@ class Client:
         self.pending = text
         self.wakeup.set()
 
-    async def send_telemetry(self, stall_timeout: float) -> None:
+    def stalled(self, now: float, stall_timeout: float) -> bool:
+        return self.sending_since is not None and now - self.sending_since > stall_timeout
+
+    async def send_telemetry(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
             text, self.pending = self.pending, None
             if text is None:
                 continue
-            try:
-                await asyncio.wait_for(self.ws.send(text), stall_timeout)
-            except asyncio.TimeoutError:
-                log.warning("screen %s left telemetry unread for %g s; disconnecting it", self.peer, stall_timeout)
-                # A client that does not read cannot receive a close frame either.
-                self.ws.transport.abort()
-                return
+            self.sending_since = loop.time()
+            await self.ws.send(text)
+            self.sending_since = None
             self.sent += 1
 
 
@@ -178,11 +179,23 @@ class TelemetryServer:
         """Build and serialize one snapshot, and offer it to every client."""
         message = self.snapshot()
         text = dumps(message)
-        for client in self.clients:
-            client.offer(text)
+        now = asyncio.get_running_loop().time()
+        stall_timeout = self.config.stall_timeout
+        for client in list(self.clients):
+            if client.stalled(now, stall_timeout):
+                self._drop_stalled(client)
+            else:
+                client.offer(text)
         self.ticks += 1
         for hook in self.on_tick:
             hook(message)
+
+    def _drop_stalled(self, client: Client) -> None:
+        log.warning("screen %s left telemetry unread for %g s; disconnecting it", client.peer,
+                    self.config.stall_timeout)
+        self.clients.discard(client)
+        # A client that does not read cannot receive a close frame either.
+        client.ws.transport.abort()
 
     async def _tick_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -269,7 +282,7 @@ class TelemetryServer:
         except ConnectionClosed:
             return
         self.clients.add(client)
-        sender = asyncio.create_task(client.send_telemetry(self.config.stall_timeout), name=f"telemetry-to-{peer}")
+        sender = asyncio.create_task(client.send_telemetry(), name=f"telemetry-to-{peer}")
         bucket = TokenBucket(self.config.command_rate, self.config.command_burst)
         loop = asyncio.get_running_loop()
         strikes, window_start = 0, loop.time()
