@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from evscreen import __version__
+from evscreen import __version__, web
 from evscreen.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
@@ -92,7 +92,9 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
             source.on_setting(name, value)
         settings.subscribe(source.on_setting)
     server = TelemetryServer(config.server, state, settings, dispatcher, token)
-    return Runtime(loaded, state, settings, sources, dispatcher, server)
+    runtime = Runtime(loaded, state, settings, sources, dispatcher, server)
+    web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    return runtime
 
 
 async def _supervise(source: Source) -> None:
@@ -130,6 +132,8 @@ def banner(runtime: Runtime) -> list[str]:
     if runtime.server.token is None and config.server.insecure_no_auth:
         auth = "NO AUTHENTICATION"
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url} ({auth})")
+    page = runtime.url.replace("ws", "http", 1) + "/"
+    lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
     return lines
 
 
