@@ -157,22 +157,23 @@
     $(".mode-badge").dataset.mode = s.drive_mode || "";
     $("#car").classList.toggle("three-d", s.twin_mode === "3d");
     $("#dim").style.opacity = isNum(s.brightness) ? String((1 - clamp(s.brightness, 0, 100) / 100) * 0.6) : "0";
-    const actionSetting = {
-      set_drive_mode: "drive_mode", set_regen_level: "regen_level", set_twin_mode: "twin_mode",
-      set_charge_limit: "charge_limit", set_brightness: "brightness",
-    };
     for (const group of $$(".segmented[data-action]")) {
-      const value = s[actionSetting[group.dataset.action]];
+      const value = s[SETTING_OF[group.dataset.action]];
       for (const b of group.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.value === value));
     }
     for (const input of $$("input[data-action]")) {
-      const value = s[actionSetting[input.dataset.action]];
+      const value = s[SETTING_OF[input.dataset.action]];
       setControl(input, isNum(value) ? value : null);
     }
     for (const toggle of $$(".toggle[data-setting]")) {
       toggle.setAttribute("aria-pressed", String(s[toggle.dataset.setting] === true));
     }
   }
+
+  const SETTING_OF = {
+    set_drive_mode: "drive_mode", set_regen_level: "regen_level", set_twin_mode: "twin_mode",
+    set_charge_limit: "charge_limit", set_brightness: "brightness",
+  };
 
   // Telemetry moves a control only while the person is not holding or typing in it.
   const held = new Set();
@@ -313,9 +314,13 @@
       input.addEventListener("change", async () => {
         held.add(input);
         // The value goes to the server as typed: it is the one that checks it, and its error is shown.
-        if (input.value.trim() !== "") await command(input.dataset.action, Number(input.value), input);
+        const typed = Number(input.value);
+        const response = input.value.trim() !== "" ? await command(input.dataset.action, typed, input) : null;
         held.delete(input);
-        if (last) renderSettings(last.settings || {});
+        // Show what the server now holds: the value sent if it took it, its previous value if not.
+        const settings = last && last.settings ? last.settings : {};
+        const kept = response && response.status === "success" ? typed : settings[SETTING_OF[input.dataset.action]];
+        for (const el of [input, partner]) el.value = isNum(kept) ? String(kept) : "";
       });
     }
     for (const toggle of $$(".toggle[data-action]")) {
@@ -393,6 +398,7 @@
       if (message && message.type === "telemetry") {
         if (lastMessageAt) interval = interval * 0.8 + Math.min(now - lastMessageAt, 60000) * 0.2;
         render(message);
+        $("#rate").textContent = (interval / 1000).toFixed(interval < 1000 ? 2 : 1);
       } else if (message && message.type === "response") {
         onResponse(message);
       }
@@ -455,7 +461,7 @@
     for (let v = 0; v <= SPEED_MAX; v += 20) {
       const angle = ((135 + (270 * v) / SPEED_MAX) * Math.PI) / 180;
       const at = (r) => [150 + r * Math.cos(angle), 150 + r * Math.sin(angle)];
-      const [x1, y1] = at(v % 40 === 0 ? 96 : 100);
+      const [x1, y1] = at(v % 40 === 0 ? 97 : 101);
       const [x2, y2] = at(106);
       const line = document.createElementNS(ns, "line");
       line.setAttribute("x1", x1.toFixed(1));
@@ -464,7 +470,7 @@
       line.setAttribute("y2", y2.toFixed(1));
       ticks.append(line);
       if (v % 40 === 0) {
-        const [x, y] = at(84);
+        const [x, y] = at(143);
         const label = document.createElementNS(ns, "text");
         label.setAttribute("x", x.toFixed(1));
         label.setAttribute("y", y.toFixed(1));
