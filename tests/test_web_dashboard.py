@@ -295,6 +295,41 @@ def test_with_a_token_the_page_connects_only_when_given_it(live_server, tab):
     expect(page.get_by_role("alert")).to_contain_text("refused this token")
 
 
+def test_a_full_server_is_reported_as_such(live_server, tab):
+    rt = live_server(**{"server.max_connections": 1})
+    with connect(rt.url, open_timeout=5):
+        page = tab.open(http(rt))
+        expect(page.get_by_role("alert")).to_contain_text("too many clients")
+        expect(page.get_by_label("access token")).to_be_hidden()
+        expect(page.locator("#link-text")).to_have_text("offline")
+
+
+def test_hostile_values_are_shown_as_text(live_server, tab):
+    """Strings from the car's sources (a phone's track title...) are text, never markup or script."""
+    rt = live_server(**{"simulation.mode": "off"})
+    state = rt.runtime.state
+    payload = '<img src=x onerror="window.pwned=1">'
+
+    def write() -> None:
+        state.register_source("bluetooth", simulated=False)
+        state.update("bluetooth", {"media.track_title": payload, "media.device_name": "<script>window.pwned=2</script>",
+                                   "speed": "fast", "humidity": True, "gps.latitude": [1, 2], "media.position": -5})
+        state.register_source("<b>gps</b>", simulated=False)
+        state.set_online("<b>gps</b>", False, '<svg onload="window.pwned=3">')
+
+    rt.loop.call_soon_threadsafe(write)
+    page = tab.open(http(rt))
+    wait_live(page)
+    expect(tab.field("media.track_title")).to_have_text(payload)
+    expect(tab.field("media.device_name")).to_have_text("<script>window.pwned=2</script>")
+    for path in ("speed", "humidity", "gps.latitude", "media.position"):
+        expect(tab.field(path)).to_have_text("—")  # not a number: nothing is invented from it
+    expect(page.locator('#sources-list li[data-source="<b>gps</b>"]')).to_contain_text('<svg onload="window.pwned=3">')
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#sources-list img, #sources-list svg, #sources-list b, .track img").count() == 0
+    assert tab.errors == []
+
+
 def test_screenshot(live_server, tab):
     rt = live_server(**{"simulation.speed": 8.0})
     page = tab.open(http(rt))

@@ -75,6 +75,8 @@ def test_the_page_needs_no_token_but_the_websocket_still_does(live_server):
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert headers["X-Frame-Options"] == "DENY"
     assert get(http_url(rt, "/?token=anything"))[0] == 200
+    health = json.loads(get(http_url(rt, "/healthz"))[2])
+    assert health["token_required"] is True and "correct-horse-battery" not in json.dumps(health)
     with pytest.raises(Exception) as info:
         connect(rt.url, open_timeout=5)
     assert "401" in str(info.value)
@@ -159,6 +161,7 @@ def test_healthz_reports_a_running_server(live_server):
     jsonschema.validate(report, HEALTH_SCHEMA)
     assert report["version"] == __version__
     assert report["clients"] == 1
+    assert report["token_required"] is False
     assert report["uptime_s"] >= 0
     assert report["sources"]["simulation"]["state"] in (SourceState.SIMULATED, SourceState.STARTING)
     assert report["mqtt"] == {"enabled": False, "connected": False, "state": "disabled", "outbox_size": 0}

@@ -39,6 +39,7 @@ def health_report(
     clients: int,
     sources: dict[str, dict[str, Any]],
     mqtt: dict[str, Any],
+    token_required: bool = False,
 ) -> tuple[HTTPStatus, dict[str, Any]]:
     """The HTTP status and JSON body of /healthz."""
     offline = sorted(name for name, info in sources.items() if info.get("state") == SourceState.OFFLINE)
@@ -59,6 +60,7 @@ def health_report(
         "version": version,
         "uptime_s": round(uptime_s, 3),
         "clients": clients,
+        "token_required": token_required,
         "sources": sources,
         "mqtt": mqtt,
         "problems": problems,

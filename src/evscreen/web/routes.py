@@ -88,6 +88,7 @@ class WebRoutes:
             clients=rt.server.connections,
             sources=rt.state.describe_sources(),
             mqtt=mqtt_health(rt),
+            token_required=rt.server.token is not None,
         )
 
     def health(self, connection: ServerConnection, request: Request) -> Response:

@@ -77,6 +77,7 @@
     for (const el of fieldElements) {
       const shown = format(el.dataset.field, valueAt(message, el.dataset.field));
       if (el.textContent !== shown) el.textContent = shown;
+      el.classList.toggle("unknown", shown === DASH);
     }
     renderGauges(message);
     renderConnectivity(message.connectivity || {});
@@ -176,9 +177,10 @@
   };
 
   // Telemetry moves a control only while the person is not holding or typing in it.
-  const held = new Set();
+  const held = new Set(); // a pointer is down on it
+  const busy = new Set(); // its command is on its way
   function setControl(input, value) {
-    if (held.has(input) || document.activeElement === input && input.type !== "range") return;
+    if (held.has(input) || busy.has(input) || (document.activeElement === input && input.type !== "range")) return;
     const shown = value === null ? "" : String(value);
     if (input.value !== shown && !(input.type === "range" && value === null)) input.value = shown;
   }
@@ -299,6 +301,13 @@
     toastTimer = setTimeout(() => toast.classList.remove("show"), ok ? 2500 : 8000);
   }
 
+  function holdWhilePressed(input) {
+    input.addEventListener("pointerdown", () => held.add(input));
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      input.addEventListener(type, () => held.delete(input));
+    }
+  }
+
   function bindControls() {
     for (const group of $$(".segmented[data-action]")) {
       for (const button of group.querySelectorAll("button")) {
@@ -308,15 +317,15 @@
     for (const input of $$("input[data-action]")) {
       const partner = $$('input[data-action="' + input.dataset.action + '"]').find((other) => other !== input);
       if (input.type === "range") {
-        input.addEventListener("pointerdown", () => held.add(input));
+        holdWhilePressed(input);
         input.addEventListener("input", () => { partner.value = input.value; });
       }
       input.addEventListener("change", async () => {
-        held.add(input);
+        busy.add(input);
         // The value goes to the server as typed: it is the one that checks it, and its error is shown.
         const typed = Number(input.value);
         const response = input.value.trim() !== "" ? await command(input.dataset.action, typed, input) : null;
-        held.delete(input);
+        busy.delete(input);
         // Show what the server now holds: the value sent if it took it, its previous value if not.
         const settings = last && last.settings ? last.settings : {};
         const kept = response && response.status === "success" ? typed : settings[SETTING_OF[input.dataset.action]];
@@ -337,11 +346,11 @@
       command(playing ? "pause_music" : "play_music", undefined, event.currentTarget);
     });
     const volume = $("#volume");
-    volume.addEventListener("pointerdown", () => held.add(volume));
+    holdWhilePressed(volume);
     volume.addEventListener("change", async () => {
-      held.add(volume);
+      busy.add(volume);
       await command("set_volume", Number(volume.value) / 100, volume, "volume");
-      held.delete(volume);
+      busy.delete(volume);
     });
     $("#bt-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -367,11 +376,11 @@
     $("#link-text").textContent = label || state;
   }
 
-  function banner(message, refused) {
+  function banner(message, refused, askToken) {
     const el = $("#banner");
     $("#banner-text").textContent = message;
     el.classList.toggle("refused", Boolean(refused));
-    $("#token-form").hidden = !refused;
+    $("#token-form").hidden = !askToken;
     el.hidden = false;
   }
 
@@ -421,21 +430,24 @@
   // same port without a token: if it does, it is up and refused this page (token, origin, or too
   // many clients); if not, it is down or restarting.
   async function diagnose() {
-    let up = false;
+    let health = null;
     try {
       const reply = await fetch("/healthz", { cache: "no-store" });
-      up = reply.status > 0;
+      health = await reply.json();
     } catch (error) {
-      up = false;
+      health = null;
     }
-    if (!up) {
+    if (!health) {
       banner("Cannot reach the server. Reconnecting…");
       retry(false);
-    } else if (!token) {
-      banner("The server refused the connection: it needs a token. Open this page as /?token=YOUR_TOKEN, or enter it:", true);
+    } else if (health.token_required && !token) {
+      banner("The server refused the connection: it needs a token. Open this page as /?token=YOUR_TOKEN, or enter it:", true, true);
+      retry(true);
+    } else if (health.token_required) {
+      banner("The server refused this token (or it has too many clients). Enter the token:", true, true);
       retry(true);
     } else {
-      banner("The server refused this token (or this page's origin, or it has too many clients). Enter the token:", true);
+      banner("The server refused the connection: this page's origin is not allowed (server.allowed_origins), or it has too many clients. Retrying…", true, false);
       retry(true);
     }
   }
@@ -487,6 +499,7 @@
     get connected() { return Boolean(ws && ws.readyState === WebSocket.OPEN); },
   };
 
+  for (const el of fieldElements) el.classList.add("unknown"); // until the first telemetry says otherwise
   drawTicks();
   bindControls();
   connect();
