@@ -126,6 +126,13 @@ def test_invalid_env_values(env, message):
     assert message in str(info.value)
 
 
+def test_client_tool_variables_are_not_config_keys():
+    env = {"EVSCREEN_TOKEN": "t", "EVSCREEN_URL": "ws://car:8765", "EVSCREEN_CA_FILE": "/ca.pem",
+           "EVSCREEN_CONFIG": "/x.toml", "EVSCREEN_SERVER__PORT": "9000"}
+    loaded = load_config(env=env)
+    assert loaded.config.server.port == 9000 and loaded.config.server.token is None
+
+
 def test_invalid_flag_value():
     with pytest.raises(ConfigError, match="server.port: must be an integer from 1 to 65535, got 0"):
         load_config(env={}, flags={"server.port": 0})

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from evscreen import __version__
+from evscreen import __version__, web
 from evscreen.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
@@ -105,7 +105,9 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         from evscreen.mqtt import MqttBridge
 
         mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
-    return Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
+    runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
+    web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    return runtime
 
 
 async def _supervise(source: Source) -> None:
@@ -145,6 +147,8 @@ def banner(runtime: Runtime) -> list[str]:
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url} ({auth})")
     if runtime.mqtt is not None:
         lines.append(runtime.mqtt.describe())
+    page = runtime.url.replace("ws", "http", 1) + "/"
+    lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
     return lines
 
 

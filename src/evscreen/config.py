@@ -28,6 +28,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 APP_NAME = "evscreen"
 ENV_PREFIX = "EVSCREEN_"
+#: Variables read by the command line itself (which file, and the client tools' URL, token, CA),
+#: not config keys: the loader leaves them alone.
+CLIENT_ENV_VARS = frozenset({"EVSCREEN_CONFIG", "EVSCREEN_URL", "EVSCREEN_TOKEN", "EVSCREEN_CA_FILE"})
 
 
 def key(
@@ -353,7 +356,7 @@ def load_config(
             origins[p] = "file"
 
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "EVSCREEN_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in CLIENT_ENV_VARS:
             continue
         p = _env_to_path(name, specs)
         values[p] = _check(specs[p], _parse_env(specs[p], raw, name), source=name)
