@@ -155,7 +155,7 @@ def test_null_values_show_a_dash(live_server, tab):
             assert shown[path] in ("on", "off", "—")  # read from this machine's network interfaces
         else:
             assert shown[path] == "—", f"{path} shows {shown[path]!r}"
-    expect(page.locator("#sources-list")).to_contain_text("no sources")
+    expect(page.locator("#sources-list")).to_contain_text("connectivity")  # the only source without hardware
     assert tab.errors == []
 
 
