@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 SOURCES: dict[str, str] = {
     "simulation": "evscreen.drivers.simulated:SimulatedVehicle",
+    "can": "evscreen.drivers.can:CanSource",
 }
 
 #: Real sources, in start order, each enabled by ``[<name>] enabled = true``.
