@@ -126,36 +126,42 @@ class LogReader:
 
     def _candump(self) -> Iterator[LogFrame]:
         fromhex = bytes.fromhex
+        make = LogFrame._make
         for number, line in self._lines():
             parts = line.split()
-            if not parts or parts[0].startswith("#"):
+            if not parts or parts[0][0] == "#":
                 continue
             try:
-                if len(parts) < 3 or len(parts) > 4 or parts[0][0] != "(" or parts[0][-1] != ")":
+                stamp = parts[0]
+                if len(parts) < 3 or len(parts) > 4 or stamp[0] != "(" or stamp[-1] != ")":
                     raise ValueError("expected '(timestamp) interface id#data'")
-                timestamp = float(parts[0][1:-1])
                 ident, sep, payload = parts[2].partition("#")
-                if not sep or not 1 <= len(ident) <= 8:
+                size = len(ident)
+                if not sep or not 1 <= size <= 8:
                     raise ValueError(f"bad frame {parts[2]!r}")
                 frame_id = int(ident, 16)
-                extended = len(ident) > 3
+                extended = size > 3
                 kind = DATA
-                if extended and frame_id & CAN_ERR_FLAG:
-                    kind, frame_id, extended = ERROR, frame_id & 0x1FFFFFFF, False
-                elif not extended and frame_id > 0x7FF:
+                if extended:
+                    if frame_id & CAN_ERR_FLAG:
+                        kind, frame_id, extended = ERROR, frame_id & 0x1FFFFFFF, False
+                    elif frame_id > 0x1FFFFFFF:
+                        raise ValueError(f"ID {ident} above 29 bits")
+                elif frame_id > 0x7FF:
                     raise ValueError(f"standard ID {ident} above 0x7FF")
-                if payload.startswith("R"):
+                if payload[:1] == "R":
                     kind, data = REMOTE, b""
                 else:
-                    if payload.startswith("#"):  # CAN FD: "##<flags><data>"
+                    if payload[:1] == "#":  # CAN FD: "##<flags><data>"
                         payload = payload[2:]
                     data = fromhex(payload)
                     if len(data) > 64:
                         raise ValueError("more than 64 data bytes")
+                frame = make((float(stamp[1:-1]), parts[1], frame_id, extended, data, kind))
             except (ValueError, IndexError) as exc:
                 self._warn(number, str(exc))
                 continue
-            yield LogFrame(timestamp, parts[1], frame_id & 0x1FFFFFFF, extended, data, kind)
+            yield frame
 
     # -- SavvyCAN GVRET: "Time Stamp,ID,Extended,Bus,LEN,D1,...,D8" (microseconds) -----------------
 

@@ -154,6 +154,25 @@ def watch(
         pass
 
 
+# --- can-dump ----------------------------------------------------------------------------------
+
+
+@app.command(
+    "can-dump",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def can_dump(ctx: typer.Context) -> None:
+    """Decode CAN frames with a DBC: live from any python-can interface, or from a log file (--help for options).
+
+    Its options are parsed by [bold]evscreen.tools.can_dump[/], which `evscreen can-dump` also reaches
+    without loading this CLI, so that decoding a log starts as fast as the tools it replaces.
+    """
+    from evscreen.tools.can_dump import main as can_dump_main
+
+    raise typer.Exit(can_dump_main(list(ctx.args)))
+
+
 # --- config ------------------------------------------------------------------------------------
 
 

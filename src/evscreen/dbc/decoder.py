@@ -40,7 +40,7 @@ class CompiledMessage:
     """One DBC message with its generated decode function."""
 
     __slots__ = ("index", "spec", "name", "frame_id", "is_extended", "length", "cycle_time", "signals",
-                 "_decode", "_namespace", "_variants", "_missing")
+                 "has_choices", "_decode", "_namespace", "_variants", "_missing")
 
     def __init__(self, index: int, spec: MessageSpec, namespace: dict[str, Any]) -> None:
         self.index = index
@@ -51,6 +51,7 @@ class CompiledMessage:
         self.length: int = spec["length"]
         self.cycle_time: int | None = spec["cycle_time"]
         self.signals: dict[str, dict[str, Any]] = spec["signals"]
+        self.has_choices = any(s["choices"] for s in self.signals.values())
         self._namespace = namespace
         self._decode = namespace[codegen.function_name(index)]
         self._variants: dict[tuple[int, bool], Any] = {}
@@ -100,7 +101,16 @@ class CompiledMessage:
     def unit(self, signal: str) -> str:
         return self.signals[signal]["unit"]
 
+    def function(self, nbytes: int | None = None, choices: bool = False) -> Any:
+        """The generated function for payloads of exactly ``nbytes`` (default: the DBC length).
+
+        It raises :class:`~evscreen.dbc.codegen.UnknownMux` for an undefined multiplexer value;
+        tight loops call it directly instead of :meth:`decode`.
+        """
+        return self._variant(self.length if nbytes is None else min(nbytes, self.length), choices)
+
     def _variant(self, nbytes: int, choices: bool) -> Any:
+        choices = choices and self.has_choices
         key = (nbytes, choices)
         fn = self._variants.get(key)
         if fn is None:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evscreen.dbc.spec import decimals
 from evscreen.errors import ConfigError
 from evscreen.state import STATE_PATHS
 
@@ -195,7 +196,7 @@ def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
             raise ConfigError(f"{key}: message {ref.message} has no signal {ref.signal!r}{close}")
         spec = message.signals[ref.signal]
         numeric = spec["float"] or spec["conv"] == "linear" or not ref.is_identity
-        ndigits = _digits(spec["scale"] * ref.factor) if numeric and not spec["float"] else None
+        ndigits = decimals(spec["scale"] * ref.factor) if numeric and not spec["float"] else None
         choices = spec["choices"] if ref.field.startswith("feedback.") else None
         grouped.setdefault(ref.message, []).append(
             (ref.signal, ref.field, ref.factor, ref.offset, ndigits, choices)
@@ -222,15 +223,6 @@ def route_values(route: MessageRoute, signals: Mapping[str, Any], out: dict[str,
         if ndigits is not None:
             value = round(value, ndigits)
         out[target] = value
-
-
-def _digits(resolution: float) -> int:
-    """Decimal places that show multiples of this resolution without float noise (0.1 -> 1, 0.25 -> 2)."""
-    resolution = abs(resolution)
-    for digits in range(7):
-        if abs(round(resolution, digits) - resolution) <= 1e-9 * max(1.0, resolution):
-            return digits
-    return 6
 
 
 def _close(name: str, options: list[str]) -> str:

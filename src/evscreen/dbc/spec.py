@@ -45,6 +45,15 @@ def bytes_needed(signal: SignalSpec) -> int:
     return (first_bit(signal) + signal["length"] + 7) // 8
 
 
+def decimals(resolution: float) -> int:
+    """Decimal places that show multiples of this resolution without float noise (0.1 -> 1, 0.25 -> 2)."""
+    resolution = abs(resolution)
+    for digits in range(7):
+        if abs(round(resolution, digits) - resolution) <= 1e-9 * max(1.0, resolution):
+            return digits
+    return 6
+
+
 def spec_from_cantools(db: Any) -> DbcSpec:
     """Convert a loaded :class:`cantools.database.can.Database` into a :data:`DbcSpec`."""
     return {"messages": [_message_spec(m) for m in db.messages]}

@@ -21,11 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evscreen.canbus import check_interface, open_bus, parse_options
 from evscreen.dbc import PROJECT_DBC
 from evscreen.dbc.loader import load_decoder
 from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.drivers.base import Source
-from evscreen.errors import ConfigError
 
 if TYPE_CHECKING:
     from evscreen.config import CanConfig, Config
@@ -53,34 +53,6 @@ class CanStats:
     handoffs: int = 0
     reader_cpu_s: float = 0.0
     unknown_ids: Counter[tuple[int, bool]] = field(default_factory=Counter)
-
-
-def parse_options(options: dict[str, str]) -> dict[str, Any]:
-    """``[can] options`` values are strings in TOML tables of strings; give python-can real types."""
-    out: dict[str, Any] = {}
-    for k, v in options.items():
-        text = v.strip()
-        low = text.lower()
-        if low in ("true", "false"):
-            out[k] = low == "true"
-            continue
-        for convert in (int, float):
-            try:
-                out[k] = convert(text)
-                break
-            except ValueError:
-                pass
-        else:
-            out[k] = text
-    return out
-
-
-def check_interface(name: str) -> None:
-    from can.interfaces import VALID_INTERFACES
-
-    if name not in VALID_INTERFACES:
-        raise ConfigError(f"can.interface: unknown python-can interface {name!r} "
-                          f"(known: {', '.join(sorted(VALID_INTERFACES))})")
 
 
 class CanSource(Source):
@@ -217,10 +189,7 @@ class CanSource(Source):
     # -- the reader thread -------------------------------------------------------------------------
 
     def _open_bus(self) -> Any:
-        import can
-
-        return can.Bus(interface=self.cfg.interface, channel=self.cfg.channel, bitrate=self.cfg.bitrate,
-                       **self.bus_options)
+        return open_bus(self.cfg.interface, self.cfg.channel, self.cfg.bitrate, self.bus_options)
 
     def _read(self, bus: Any, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any]) -> None:
         error: BaseException | None = None
