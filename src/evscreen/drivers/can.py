@@ -282,6 +282,14 @@ def _shutdown(bus: Any) -> None:
         bus.shutdown()
     except Exception as exc:  # an unplugged adapter cannot be closed cleanly; that is fine
         log.debug("can: shutting the bus down failed: %s", exc)
+        # slcan's shutdown stops at the failed "close channel" write and never closes its serial
+        # port; close it here, or every replug would leak a file descriptor.
+        port = getattr(bus, "serialPortOrig", None)
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
 
 
 def _why(exc: BaseException) -> str:
