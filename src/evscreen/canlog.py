@@ -259,10 +259,10 @@ class LogReader:
                     yield LogFrame(msg.timestamp, channel, msg.arbitration_id, msg.is_extended_id,
                                    bytes(msg.data), kind)
             except Exception as exc:  # python-can raises many kinds on corrupt input
-                where = f"line {handle.lineno}" if not binary else f"after frame {count}"
+                where = f"at line {handle.lineno}" if not binary else f"after frame {count}"
                 self.corrupt += 1
                 self.stopped_early = True
-                log.warning("%s: corrupt data at %s, rest of the file skipped (%s: %s)",
+                log.warning("%s: corrupt data %s, rest of the file skipped (%s: %s)",
                             self.path, where, type(exc).__name__, exc)
         finally:
             handle.close()
