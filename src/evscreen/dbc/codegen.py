@@ -5,7 +5,9 @@ every signal with a precomputed shift and mask, sign-extends with ``(x ^ h) - h`
 the very numbers and operations cantools uses, so results are identical to
 ``Database.decode_message(..., decode_choices=False)`` — just without the layers in between.
 
-For a payload of ``n`` bytes the function is generated for exactly ``n`` bytes: signals that do
+The entry function of a message accepts any payload and passes one of another length to
+``_other[index]``, which the decoder provides. For a payload of ``n`` bytes a function is
+generated for exactly ``n`` bytes: signals that do
 not fit are left out (cantools' ``allow_truncated`` rule) and multiplexed groups whose multiplexer
 is missing are skipped. An unknown multiplexer value raises :class:`UnknownMux` carrying the
 signals decoded so far (cantools raises ``DecodeError``).
@@ -52,7 +54,12 @@ def message_source(index: int, message: MessageSpec, nbytes: int | None = None, 
     value-table names (``str``) instead of numbers for raw values the DBC names.
     """
     length = message["length"] if nbytes is None else nbytes
-    return _Generator(message, length, choices, function_name(index, nbytes, choices)).function()
+    guard = None
+    if nbytes is None and not choices:
+        # The entry point takes any payload: other lengths go to ``_other[index]`` (slicing a long
+        # payload, or the function generated for a short one), so callers need no length check.
+        guard = f"    if len(data) != {length}:\n        return _other[{index}](data)"
+    return _Generator(message, length, choices, function_name(index, nbytes, choices)).function(guard)
 
 
 def choice_tables(message: MessageSpec) -> dict[str, dict[int, str]]:
@@ -78,6 +85,26 @@ class _Generator:
         """Expression for the raw (unscaled) value, sign-extended or reinterpreted as float."""
         length = s["length"]
         mask = (1 << length) - 1
+        first = first_bit(s)
+        low, high = first // 8, (first + length - 1) // 8
+        if not s["float"] and high - low < 3:
+            # Within three bytes: combine indexed payload bytes (small ints) rather than shifting a
+            # 64-bit integer built from the whole payload.
+            if s["big_endian"]:
+                shift = 7 - (first + length - 1) % 8
+                parts = [f"data[{k}]" + (f" << {8 * (high - k)}" if k < high else "") for k in range(low, high + 1)]
+            else:
+                shift = s["start"] % 8
+                parts = [f"data[{k}]" + (f" << {8 * (k - low)}" if k > low else "") for k in range(low, high + 1)]
+            expr = parts[0] if len(parts) == 1 else f"({' | '.join(parts)})"
+            if shift:
+                expr = f"({expr} >> {shift})"
+            if shift + length < 8 * (high - low + 1):
+                expr = f"({expr} & {mask:#x})"
+            if s["signed"]:
+                half = 1 << (length - 1)
+                return f"(({expr} ^ {half:#x}) - {half:#x})"
+            return expr
         if s["big_endian"]:
             self.uses_big = True
             shift = self.nbits - (first_bit(s) + length)
@@ -146,9 +173,9 @@ class _Generator:
             lines.append(f"{indent}    raise _UnknownMux(d, {mux_name!r}, {var})")
         return lines
 
-    def function(self) -> str:
+    def function(self, guard: str | None = None) -> str:
         body = self.node(self.message["tree"], "    ", True)
-        head = [f"def {self.name}(data):"]
+        head = [f"def {self.name}(data):"] + ([guard] if guard else [])
         if self.uses_little:
             head.append("    L = _from_bytes(data, 'little')")
         if self.uses_big:

@@ -40,7 +40,7 @@ class CompiledMessage:
     """One DBC message with its generated decode function."""
 
     __slots__ = ("index", "spec", "name", "frame_id", "is_extended", "length", "cycle_time", "signals",
-                 "has_choices", "_decode", "_namespace", "_variants", "_missing")
+                 "has_choices", "_decode", "_namespace", "_variants", "_missing", "__weakref__")
 
     def __init__(self, index: int, spec: MessageSpec, namespace: dict[str, Any]) -> None:
         self.index = index
@@ -67,14 +67,19 @@ class CompiledMessage:
     def decode(self, data: bytes, choices: bool = False) -> dict[str, Any]:
         """Signal values of ``data``: those that fit, and none of a group with an unknown multiplexer value."""
         try:
+            if not choices:
+                return self._decode(data)  # handles every length itself
             n = len(data)
-            if n == self.length and not choices:
-                return self._decode(data)
-            if n >= self.length:
-                return self._variant(self.length, choices)(data[:self.length])
-            return self._variant(n, choices)(data)
+            return self._variant(min(n, self.length), True)(data if n <= self.length else data[:self.length])
         except UnknownMux as exc:
             return exc.signals
+
+    def _other_length(self, data: bytes) -> dict[str, Any]:
+        """What the generated entry function calls for a payload that is not ``length`` bytes long."""
+        n = len(data)
+        if n > self.length:
+            return self._decode(data[:self.length])
+        return self._variant(n, False)(data)
 
     def decode_frame(self, data: bytes, choices: bool = False) -> Decoded:
         """Like :meth:`decode`, also naming missing signals and an unknown multiplexer value."""
@@ -115,7 +120,7 @@ class CompiledMessage:
         fn = self._variants.get(key)
         if fn is None:
             if nbytes == self.length and not choices:
-                fn = self._decode
+                fn = self._decode  # full length: the entry function itself
             else:
                 # Short payloads and value-table names are rare: generate those functions on first use.
                 source = codegen.message_source(self.index, self.spec, nbytes, choices)
@@ -146,10 +151,13 @@ class DbcDecoder:
         namespace = dict(codegen.RUNTIME)
         exec(code if code is not None else compile_spec(spec, f"<dbc {name}>"), namespace)
         self.messages = [CompiledMessage(i, m, namespace) for i, m in enumerate(spec["messages"])]
+        namespace["_other"] = [m._other_length for m in self.messages]
         # Later definitions of an ID win, as in cantools.
         self.standard: dict[int, CompiledMessage] = {m.frame_id: m for m in self.messages if not m.is_extended}
         self.extended: dict[int, CompiledMessage] = {m.frame_id: m for m in self.messages if m.is_extended}
         self._by_name = {m.name: m for m in self.messages}
+        self._standard_fns = {i: m._decode for i, m in self.standard.items()}
+        self._extended_fns = {i: m._decode for i, m in self.extended.items()}
 
     def __repr__(self) -> str:
         return f"<DbcDecoder {self.name}: {len(self.messages)} messages>"
@@ -163,6 +171,24 @@ class DbcDecoder:
 
     def has_message(self, name: str) -> bool:
         return name in self._by_name
+
+    def functions(self, is_extended: bool = False) -> dict[int, Any]:
+        """Frame ID -> generated decode function, for loops that cannot afford a method call per frame.
+
+        Each function takes a payload of any length and returns the numeric signal values; it raises
+        :class:`~evscreen.dbc.codegen.UnknownMux` for an undefined multiplexer value.
+        """
+        return self._extended_fns if is_extended else self._standard_fns
+
+    def decode_signals(self, frame_id: int, data: bytes, is_extended: bool = False) -> dict[str, Any] | None:
+        """The signal values of one frame (numbers), or ``None`` if its ID is not in the DBC: the fast path."""
+        fn = (self._extended_fns if is_extended else self._standard_fns).get(frame_id)
+        if fn is None:
+            return None
+        try:
+            return fn(data)
+        except UnknownMux as exc:
+            return exc.signals
 
     def decode(self, frame_id: int, data: bytes, is_extended: bool = False, choices: bool = False) -> Decoded | None:
         """Decode one frame, or ``None`` if its ID is not in the DBC."""

@@ -151,6 +151,8 @@ class MessageRoute:
     message: CompiledMessage
     #: (signal, field, factor, offset, ndigits, choices) per mapped signal.
     entries: tuple[tuple[str, str, float, float, int | None, dict[int, str] | None], ...]
+    #: The message's generated decode function (any payload length; raises UnknownMux).
+    decode: Any = None
 
 
 @dataclass
@@ -205,7 +207,8 @@ def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
     for name, entries in grouped.items():
         message = decoder.message(name)
         table = result.extended if message.is_extended else result.standard
-        table[message.frame_id] = MessageRoute(message, tuple(entries))
+        table[message.frame_id] = MessageRoute(message, tuple(entries),
+                                               decoder.functions(message.is_extended)[message.frame_id])
     return result
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from evscreen.canbus import check_interface, open_bus, parse_options
 from evscreen.dbc import PROJECT_DBC
+from evscreen.dbc.codegen import UnknownMux
 from evscreen.dbc.loader import load_decoder
 from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.drivers.base import Source
@@ -233,11 +234,14 @@ class CanSource(Source):
                         known = route is not None or frame_id in known_std
                     if route is not None:
                         decoded += 1
-                        message = route.message
                         data = msg.data
-                        if len(data) < message.length:
+                        if len(data) < route.message.length:
                             short += 1
-                        route_values(route, message.decode(data), values)
+                        try:
+                            signals = route.decode(data)
+                        except UnknownMux as exc:  # the signals outside the undefined group still count
+                            signals = exc.signals
+                        route_values(route, signals, values)
                     elif known:
                         decoded += 1  # in the DBC, nothing mapped from it: no need to decode
                     else:
