@@ -62,7 +62,9 @@ class SlcanAdapter:
         return self
 
     def unplug(self) -> None:
-        """The adapter disappears: the pty closes and the device name goes away."""
+        """The adapter disappears: its device name goes away and the pty closes."""
+        if self.link.is_symlink():
+            self.link.unlink()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
@@ -71,8 +73,6 @@ class SlcanAdapter:
                 if fd is not None:
                     os.close(fd)
             self._master = self._slave = None
-        if self.link.is_symlink():
-            self.link.unlink()
 
     def send(self, *frames: bytes) -> None:
         with self._lock:

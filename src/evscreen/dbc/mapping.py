@@ -153,6 +153,8 @@ class MessageRoute:
     entries: tuple[tuple[str, str, float, float, int | None, dict[int, str] | None], ...]
     #: The message's generated decode function (any payload length; raises UnknownMux).
     decode: Any = None
+    #: True when every full frame carries every mapped signal (no multiplexing).
+    whole: bool = True
 
 
 @dataclass
@@ -208,7 +210,8 @@ def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
         message = decoder.message(name)
         table = result.extended if message.is_extended else result.standard
         table[message.frame_id] = MessageRoute(message, tuple(entries),
-                                               decoder.functions(message.is_extended)[message.frame_id])
+                                               decoder.functions(message.is_extended)[message.frame_id],
+                                               whole=not message.spec["tree"]["mux"])
     return result
 
 

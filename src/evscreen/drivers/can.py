@@ -39,6 +39,9 @@ RECV_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 MAX_UNKNOWN_IDS = 4096  # distinct unknown IDs remembered (a noisy bus must not grow memory)
+BUSY_BATCH = 32  # a batch this large means a busy bus...
+BUSY_PAUSE_S = 0.001  # ...so pause this long before the next one (interfaces buffer far more)
+EXTENDED_KEY = 1 << 32
 
 
 @dataclass
@@ -99,7 +102,7 @@ class CanSource(Source):
         down = False  # an outage was logged and not yet recovered from
         while True:
             try:
-                self.bus = await asyncio.to_thread(self._open_bus)
+                self.bus = await self._open_in_thread()
             except Exception as exc:
                 self._offline(f"cannot open {self.where}: {_why(exc)}", log_it=not down, delay=delay)
                 down = True
@@ -189,6 +192,19 @@ class CanSource(Source):
 
     # -- the reader thread -------------------------------------------------------------------------
 
+    async def _open_in_thread(self) -> Any:
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open_bus))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # Stopped while the interface was opening: close it once it is open, or it leaks.
+            def close_when_open(f: asyncio.Future[Any]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    threading.Thread(target=_shutdown, args=(f.result(),), daemon=True).start()
+
+            opening.add_done_callback(close_when_open)
+            raise
+
     def _open_bus(self) -> Any:
         return open_bus(self.cfg.interface, self.cfg.channel, self.cfg.bitrate, self.bus_options)
 
@@ -212,6 +228,10 @@ class CanSource(Source):
         unknown_ids = stats.unknown_ids
         stop = self._stop
         clock = time.thread_time
+        # Only the latest value of each field reaches the state, so of the frames of one message in
+        # a batch only the last needs decoding. Multiplexed and short frames carry part of the
+        # message each: those are decoded in order as they come.
+        latest: dict[int, tuple[Any, Any]] = {}
         while not stop.is_set():
             msg = recv(RECV_TIMEOUT_S)
             if msg is None:
@@ -229,29 +249,36 @@ class CanSource(Source):
                     if msg.is_extended_id:
                         route = extended.get(frame_id)
                         known = route is not None or frame_id in known_ext
+                        key = frame_id | EXTENDED_KEY
                     else:
                         route = standard.get(frame_id)
                         known = route is not None or frame_id in known_std
+                        key = frame_id
                     if route is not None:
                         decoded += 1
                         data = msg.data
-                        if len(data) < route.message.length:
-                            short += 1
-                        try:
-                            signals = route.decode(data)
-                        except UnknownMux as exc:  # the signals outside the undefined group still count
-                            signals = exc.signals
-                        route_values(route, signals, values)
+                        if route.whole and len(data) >= route.message.length:
+                            latest[key] = (route, data)
+                        else:
+                            earlier = latest.pop(key, None)
+                            if earlier is not None:
+                                _apply(*earlier, values)
+                            if len(data) < route.message.length:
+                                short += 1
+                            _apply(route, data, values)
                     elif known:
                         decoded += 1  # in the DBC, nothing mapped from it: no need to decode
                     else:
                         unknown += 1
-                        key = (frame_id, msg.is_extended_id)
-                        if key in unknown_ids or len(unknown_ids) < MAX_UNKNOWN_IDS:
-                            unknown_ids[key] += 1
+                        ukey = (frame_id, msg.is_extended_id)
+                        if ukey in unknown_ids or len(unknown_ids) < MAX_UNKNOWN_IDS:
+                            unknown_ids[ukey] += 1
                 if n >= BATCH_FRAMES:
                     break
                 msg = recv(0)
+            for route, data in latest.values():
+                _apply(route, data, values)
+            latest.clear()
             stats.frames += n
             stats.decoded += decoded
             stats.unknown += unknown
@@ -260,6 +287,10 @@ class CanSource(Source):
             stats.short += short
             stats.reader_cpu_s = clock()
             self._hand_off(values, loop)
+            if n >= BUSY_BATCH:
+                # A busy bus: let frames gather in the interface's buffer for a moment, so the
+                # next batch is larger and the thread is not woken once per frame.
+                time.sleep(BUSY_PAUSE_S)
 
     def _hand_off(self, values: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
@@ -272,6 +303,14 @@ class CanSource(Source):
             loop.call_soon_threadsafe(self._flush)
         except RuntimeError:  # the loop is gone: the server is shutting down
             self._stop.set()
+
+
+def _apply(route: Any, data: Any, values: dict[str, Any]) -> None:
+    try:
+        signals = route.decode(data)
+    except UnknownMux as exc:  # the signals outside the undefined group still count
+        signals = exc.signals
+    route_values(route, signals, values)
 
 
 def _resolve(future: asyncio.Future[Any], error: BaseException | None) -> None:
