@@ -116,9 +116,12 @@ class LogReader:
             log.warning("%s: more corrupt lines; counting them without a warning each", self.path)
 
     def _lines(self) -> Iterator[tuple[int, str]]:
+        with self._open_text() as f:
+            yield from enumerate(f, 1)
+
+    def _open_text(self) -> Any:
         try:
-            with self.path.open("r", encoding="utf-8", errors="replace", newline="") as f:
-                yield from enumerate(f, 1)
+            return self.path.open("r", encoding="utf-8", errors="replace")
         except OSError as exc:
             raise LogFormatError(f"{self.path}: cannot read log file: {exc.strerror or exc}") from None
 
@@ -126,42 +129,62 @@ class LogReader:
 
     def _candump(self) -> Iterator[LogFrame]:
         fromhex = bytes.fromhex
-        make = LogFrame._make
-        for number, line in self._lines():
-            parts = line.split()
-            if not parts or parts[0][0] == "#":
-                continue
-            try:
-                stamp = parts[0]
-                if len(parts) < 3 or len(parts) > 4 or stamp[0] != "(" or stamp[-1] != ")":
-                    raise ValueError("expected '(timestamp) interface id#data'")
-                ident, sep, payload = parts[2].partition("#")
-                size = len(ident)
-                if not sep or not 1 <= size <= 8:
-                    raise ValueError(f"bad frame {parts[2]!r}")
-                frame_id = int(ident, 16)
-                extended = size > 3
-                kind = DATA
-                if extended:
-                    if frame_id & CAN_ERR_FLAG:
-                        kind, frame_id, extended = ERROR, frame_id & 0x1FFFFFFF, False
-                    elif frame_id > 0x1FFFFFFF:
-                        raise ValueError(f"ID {ident} above 29 bits")
-                elif frame_id > 0x7FF:
-                    raise ValueError(f"standard ID {ident} above 0x7FF")
-                if payload[:1] == "R":
-                    kind, data = REMOTE, b""
-                else:
-                    if payload[:1] == "#":  # CAN FD: "##<flags><data>"
-                        payload = payload[2:]
-                    data = fromhex(payload)
-                    if len(data) > 64:
-                        raise ValueError("more than 64 data bytes")
-                frame = make((float(stamp[1:-1]), parts[1], frame_id, extended, data, kind))
-            except (ValueError, IndexError) as exc:
-                self._warn(number, str(exc))
-                continue
-            yield frame
+        new = tuple.__new__
+        slow = self._candump_line
+        with self._open_text() as f:
+            for number, line in enumerate(f, 1):
+                # The common case in a few operations: "(stamp) iface 123#0102..." with an 11-bit ID.
+                # Anything else, or anything wrong, takes the careful path.
+                try:
+                    stamp, channel, frame = line.split()
+                    ident, sep, payload = frame.partition("#")
+                    if len(ident) != 3 or not sep or stamp[0] != "(":
+                        raise ValueError
+                    frame_id = int(ident, 16)
+                    if frame_id > 0x7FF or len(payload) > 16:
+                        raise ValueError
+                    yield new(LogFrame, (float(stamp[1:-1]), channel, frame_id, False, fromhex(payload), DATA))
+                    continue
+                except ValueError:
+                    pass
+                frame_or_none = slow(number, line)
+                if frame_or_none is not None:
+                    yield frame_or_none
+
+    def _candump_line(self, number: int, line: str) -> LogFrame | None:
+        parts = line.split()
+        if not parts or parts[0][0] == "#":
+            return None
+        try:
+            stamp = parts[0]
+            if len(parts) < 3 or len(parts) > 4 or stamp[0] != "(" or stamp[-1] != ")":
+                raise ValueError("expected '(timestamp) interface id#data'")
+            ident, sep, payload = parts[2].partition("#")
+            size = len(ident)
+            if not sep or not 1 <= size <= 8:
+                raise ValueError(f"bad frame {parts[2]!r}")
+            frame_id = int(ident, 16)
+            extended = size > 3
+            kind = DATA
+            if extended:
+                if frame_id & CAN_ERR_FLAG:
+                    kind, frame_id, extended = ERROR, frame_id & 0x1FFFFFFF, False
+                elif frame_id > 0x1FFFFFFF:
+                    raise ValueError(f"ID {ident} above 29 bits")
+            elif frame_id > 0x7FF:
+                raise ValueError(f"standard ID {ident} above 0x7FF")
+            if payload[:1] == "R":
+                kind, data = REMOTE, b""
+            else:
+                if payload[:1] == "#":  # CAN FD: "##<flags><data>"
+                    payload = payload[2:]
+                data = bytes.fromhex(payload)
+                if len(data) > 64:
+                    raise ValueError("more than 64 data bytes")
+            return LogFrame(float(stamp[1:-1]), parts[1], frame_id, extended, data, kind)
+        except (ValueError, IndexError) as exc:
+            self._warn(number, str(exc))
+            return None
 
     # -- SavvyCAN GVRET: "Time Stamp,ID,Extended,Bus,LEN,D1,...,D8" (microseconds) -----------------
 

@@ -244,8 +244,9 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
                 out: TextIO) -> None:
     """``--format line`` and ``--format jsonl``: one line per frame, written in blocks.
 
-    This loop is the whole cost of decoding a log, so it works on locals: per ID it looks up the
-    message, its generated decode function and its formatter once.
+    This loop is the whole cost of decoding a log, so it works on locals: per (ID, bus) it looks up
+    the message, its generated decode function, its formatter and the line's fixed text once, and
+    counts frames there; the per-bus and unknown-ID counts are summed from those at the end.
     """
     import json
 
@@ -254,46 +255,37 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
     check = not flt.empty
     jsonl = opts.fmt == "jsonl"
     choices = opts.choices
-    per_id: dict[tuple[int, bool], tuple[Any, ...]] = {}
+    per_key: dict[tuple[int, bool, str, int], list[Any]] = {}
     buffer: list[str] = []
     append = buffer.append
     flush_every = 1 if opts.realtime else 1024
     limit = opts.count if opts.count is not None else -1
-    frames_seen = shown = decoded = 0
-    per_bus: dict[str, int] = {}
-    decoded_per_bus: dict[str, int] = {}
-    unknown = summary.unknown
+    shown = 0
     try:
         for frame in frames:
             timestamp, channel, frame_id, extended, data, kind = frame
-            frames_seen += 1
-            per_bus[channel] = per_bus.get(channel, 0) + 1
-            entry = per_id.get((frame_id, extended))
+            entry = per_key.get((frame_id, extended, channel, kind))
             if entry is None:
                 found = decoder.find(frame_id, extended)
-                entry = per_id[(frame_id, extended)] = (
-                    found, _wire_id(frame_id, extended), SignalFormatter(found) if found else None,
-                    found.function(None, choices) if found else None, found.length if found else 0,
-                )
-            message, wire_id, formatter, decode, length = entry
-            if kind == ERROR:
-                summary.errors += 1
-            elif kind == REMOTE:
-                summary.remote += 1
-            elif message is None:
-                unknown[(channel, frame_id, extended)] += 1
-            if check and not flt.accepts(frame, message):
+                wire = _wire_id(frame_id, extended)
+                entry = per_key[(frame_id, extended, channel, kind)] = [
+                    found, f" {channel} {wire}#", f" :: {found.name}(" if found else " :: unknown",
+                    SignalFormatter(found) if found else None,
+                    found.function(None, choices) if found else None, found.length if found else 0, 0, 0,
+                ]
+            entry[6] += 1  # frames
+            if check and not flt.accepts(frame, entry[0]):
                 continue
             shown += 1
+            message = entry[0]
             signals: dict[str, Any] | None = None
             missing: tuple[str, ...] = ()
             bad_mux = None
             if message is not None and kind == DATA:
-                decoded += 1
-                decoded_per_bus[channel] = decoded_per_bus.get(channel, 0) + 1
-                if len(data) == length:
+                entry[7] += 1  # decoded
+                if len(data) == entry[5]:
                     try:
-                        signals = decode(data)
+                        signals = entry[4](data)
                     except UnknownMux:
                         signals, missing, bad_mux = decode_payload(message, data, choices)
                 else:
@@ -318,20 +310,19 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
                     record = _nulls(record)
                 append(dumps(record))
             elif signals is not None:
-                text = (f"({timestamp:.6f}) {channel} {wire_id}#{data.hex().upper()} :: "
-                        f"{message.name}({formatter.format(signals)})")  # type: ignore[union-attr]
+                text = f"({timestamp:.6f}){entry[1]}{data.hex().upper()}{entry[2]}{entry[3].format(signals)})"
                 if missing:
-                    text += f" [short: {len(data)} of {length} bytes, missing {', '.join(missing)}]"
+                    text += f" [short: {len(data)} of {entry[5]} bytes, missing {', '.join(missing)}]"
                 if bad_mux:
                     text += f" [undefined multiplexer value {bad_mux}]"
                 append(text)
             elif kind == ERROR:
-                append(f"({timestamp:.6f}) {channel} {wire_id}#{data.hex().upper()} :: error frame")
+                append(f"({timestamp:.6f}){entry[1]}{data.hex().upper()} :: error frame")
             elif kind == REMOTE:
-                append(f"({timestamp:.6f}) {channel} {wire_id}#R :: remote request")
+                append(f"({timestamp:.6f}){entry[1]}R :: remote request")
             else:
-                append(f"({timestamp:.6f}) {channel} {wire_id}#{data.hex().upper()} :: unknown")
-            if len(buffer) >= flush_every:
+                append(f"({timestamp:.6f}){entry[1]}{data.hex().upper()}{entry[2]}")
+            if shown % flush_every == 0:
                 out.write("\n".join(buffer) + "\n")
                 buffer.clear()
                 if opts.realtime:
@@ -339,14 +330,27 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
             if shown == limit:
                 break
     finally:
-        summary.frames += frames_seen
-        summary.shown += shown
-        summary.decoded += decoded
-        summary.per_bus.update(per_bus)
-        summary.decoded_per_bus.update(decoded_per_bus)
+        _add_counts(summary, per_key, shown)
     if buffer:
         out.write("\n".join(buffer) + "\n")
     out.flush()
+
+
+def _add_counts(summary: Summary, per_key: dict[tuple[int, bool, str, int], list[Any]], shown: int) -> None:
+    summary.shown += shown
+    for (frame_id, extended, channel, kind), entry in per_key.items():
+        frames, decoded = entry[6], entry[7]
+        summary.frames += frames
+        summary.per_bus[channel] += frames
+        if decoded:
+            summary.decoded += decoded
+            summary.decoded_per_bus[channel] += decoded
+        if kind == ERROR:
+            summary.errors += frames
+        elif kind == REMOTE:
+            summary.remote += frames
+        elif entry[0] is None:
+            summary.unknown[(channel, frame_id, extended)] += frames
 
 
 def _finite(signals: dict[str, Any] | None) -> bool:
