@@ -77,6 +77,7 @@ class _Generator:
         self.uses_little = False
         self.uses_big = False
         self.constants: dict[str, Any] = {}
+        self.prelude: list[str] = []
 
     def fits(self, name: str) -> bool:
         return bytes_needed(self.signals[name]) <= self.nbytes
@@ -134,7 +135,11 @@ class _Generator:
         if kind == "int":
             out = raw if scale == 1 else f"{raw} * {scale!r}"
             return out if offset == 0 else f"({out} + {offset!r})"
-        # "linear": the same two float operations cantools performs, with the same operands.
+        # "linear": the same two float operations cantools performs, with the same operands. Adding
+        # a zero offset changes nothing unless the product is -0.0, which an integer raw value
+        # times a positive scale never is: then the addition is left out.
+        if offset == 0 and not s["float"] and scale > 0:
+            return f"({raw} * {_literal(scale)})"
         return f"({raw} * {_literal(scale)} + {_literal(offset)})"
 
     def value(self, name: str) -> str:
@@ -151,7 +156,8 @@ class _Generator:
         names = [n for n in node["signals"] if self.fits(n)]
         lines: list[str] = []
         if first:
-            items = ", ".join(f"{name!r}: {self.value(name)}" for name in names)
+            values = self.byte_tables(names, lines, indent)
+            items = ", ".join(f"{name!r}: {values.get(name) or self.value(name)}" for name in names)
             lines.append(f"{indent}d = {{{items}}}")
         else:
             lines += [f"{indent}d[{name!r}] = {self.value(name)}" for name in names]
@@ -173,15 +179,43 @@ class _Generator:
             lines.append(f"{indent}    raise _UnknownMux(d, {mux_name!r}, {var})")
         return lines
 
+    def byte_tables(self, names: list[str], lines: list[str], indent: str) -> dict[str, str]:
+        """Read several signals that share one payload byte with one table lookup.
+
+        For each byte holding two or more whole signals, a table built once when the module loads
+        maps each of the 256 byte values to those signals' values — computed by the very
+        expressions the function would run, so the results are the same.
+        """
+        by_byte: dict[int, list[str]] = {}
+        for name in names:
+            s = self.signals[name]
+            first = first_bit(s)
+            if not s["float"] and not s["is_multiplexer"] and first // 8 == (first + s["length"] - 1) // 8:
+                by_byte.setdefault(first // 8, []).append(name)
+        values: dict[str, str] = {}
+        for byte, group in by_byte.items():
+            if len(group) < 2:
+                continue
+            table = f"{self.name}_b{byte}"
+            exprs = [self.value(name).replace(f"data[{byte}]", "_v") for name in group]
+            self.prelude.append(f"{table} = tuple(({', '.join(exprs)},) for _v in range(256))")
+            temps = [f"_s{len(values) + i}" for i in range(len(group))]
+            lines.append(f"{indent}{', '.join(temps)}, = {table}[data[{byte}]]")
+            values.update(zip(group, temps))
+        return values
+
     def function(self, guard: str | None = None) -> str:
         body = self.node(self.message["tree"], "    ", True)
+        if not self.message["tree"]["mux"] and body[-1].startswith("    d = {"):
+            body[-1] = "    return " + body[-1][len("    d = "):]  # no multiplexing: return the dict as built
         head = [f"def {self.name}(data):"] + ([guard] if guard else [])
         if self.uses_little:
             head.append("    L = _from_bytes(data, 'little')")
         if self.uses_big:
             head.append("    B = _from_bytes(data, 'big')")
         consts = [f"{k} = {v!r}" for k, v in self.constants.items()]
-        return "\n".join(consts + head + body + ["    return d", ""])
+        tail = [] if body[-1].startswith("    return ") else ["    return d"]
+        return "\n".join(consts + self.prelude + head + body + tail + [""])
 
 
 def _literal(value: Any) -> str:

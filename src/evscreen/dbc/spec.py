@@ -26,7 +26,7 @@ MessageSpec = dict[str, Any]
 SignalSpec = dict[str, Any]
 
 #: Bumped whenever the spec's shape or the generated code changes, so stale caches are ignored.
-SPEC_VERSION = 6
+SPEC_VERSION = 8
 
 
 def first_bit(signal: SignalSpec) -> int:
