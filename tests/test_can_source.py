@@ -146,8 +146,7 @@ def test_can_bus_connectivity_only_while_frames_arrive(running: Any) -> None:
 def test_through_the_server_to_a_screen(live_server: Any) -> None:
     rt = live_server(**{"simulation.mode": "off", "can.enabled": True, "can.interface": "virtual",
                         "can.channel": "test-server"})
-    source = rt.runtime.sources[0]
-    assert source.name == "can"
+    source = next(s for s in rt.runtime.sources if s.name == "can")
     tx = can.Bus(interface="virtual", channel="test-server")
     try:
         wait_for(lambda: source.bus is not None)
