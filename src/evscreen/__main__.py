@@ -1,3 +1,3 @@
-from evscreen.cli import main
+from evscreen.launch import main
 
 main()

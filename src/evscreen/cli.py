@@ -189,13 +189,17 @@ def watch(
 
 @app.command()
 def probe(
-    target: str = typer.Argument(..., help="What to probe: gps, dht11, bluetooth, mqtt, or all."),
+    target: str = typer.Argument(..., help="What to probe: can, gps, dht11, bluetooth, mqtt, or all."),
     config_file: Optional[Path] = ConfigOption,
     port: Optional[str] = typer.Option(None, "--port", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
     baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
     gps_source: Optional[str] = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
     pin: Optional[int] = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
     model: Optional[str] = typer.Option(None, "--model", help="DHT11 or DHT22 [default: dht11.model]."),
+    interface: Optional[str] = typer.Option(None, "--interface", help="python-can interface [default: can.interface]."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="CAN channel, e.g. can0 [default: can.channel]."),
+    bitrate: Optional[int] = typer.Option(None, "--bitrate", help="CAN bitrate [default: can.bitrate]."),
+    dbc: Optional[str] = typer.Option(None, "--dbc", help="DBC file [default: can.dbc, else evscreen's own]."),
     broker: Optional[str] = typer.Option(None, "--broker", help="MQTT broker host [default: mqtt.broker]."),
     broker_port: Optional[int] = typer.Option(None, "--broker-port", help="MQTT broker port [default: mqtt.port]."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds to read [default: per probe]."),
@@ -207,6 +211,7 @@ def probe(
 
     \b
     Examples:
+      evscreen probe can --interface socketcan --channel can0
       evscreen probe gps --port /dev/ttyUSB0 --baud 9600
       evscreen probe dht11 --pin 4
       evscreen probe bluetooth --json
@@ -223,8 +228,28 @@ def probe(
         "gps.port": port, "gps.baud": baud, "gps.source": gps_source,
         "dht11.pin": pin, "dht11.model": model.upper() if model else None,
         "mqtt.broker": broker, "mqtt.port": broker_port,
+        "can.interface": interface, "can.channel": channel, "can.bitrate": bitrate, "can.dbc": dbc,
     })
     raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json))
+
+
+# --- can-dump ----------------------------------------------------------------------------------
+
+
+@app.command(
+    "can-dump",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def can_dump(ctx: typer.Context) -> None:
+    """Decode CAN frames with a DBC: live from any python-can interface, or from a log file (--help for options).
+
+    Its options are parsed by evscreen.tools.can_dump, which `evscreen can-dump` also reaches
+    without loading this CLI, so that decoding a log starts as fast as the tools it replaces.
+    """
+    from evscreen.tools.can_dump import main as can_dump_main
+
+    raise typer.Exit(can_dump_main(list(ctx.args)))
 
 
 # --- config ------------------------------------------------------------------------------------

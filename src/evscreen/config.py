@@ -122,6 +122,13 @@ class CanConfig:
     signals: dict[str, str] = key(
         {}, "Telemetry field -> 'Message.Signal' (optionally '* factor'). Empty: the mapping for evscreen's own DBC."
     )
+    options: dict[str, str] = key(
+        {}, "Extra keyword arguments for the python-can interface, e.g. {sleep_after_open = \"0\"} for slcan."
+    )
+    timeout: float = key(
+        2.0, "Seconds without a frame after which connectivity.can_bus turns false and CAN values are stale.",
+        min=0.1, max=600.0,
+    )
 
 
 @dataclass

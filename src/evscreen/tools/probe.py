@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 #: Probe name -> "module:function". ``all`` runs every one, in this order.
 PROBES: dict[str, str] = {
+    "can": "evscreen.tools.probe_can:probe_can",
     "gps": "evscreen.tools.probe_gps:probe_gps",
     "dht11": "evscreen.tools.probe_dht11:probe_dht11",
     "bluetooth": "evscreen.tools.probe_bluetooth:probe_bluetooth",

@@ -1,0 +1,42 @@
+"""Opening a python-can bus from evscreen's settings (shared by the CAN source and can-dump)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evscreen.errors import ConfigError
+
+
+def parse_options(options: dict[str, str]) -> dict[str, Any]:
+    """``[can] options`` / ``--option`` values are strings; give python-can ints, floats and booleans."""
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        text = v.strip()
+        low = text.lower()
+        if low in ("true", "false"):
+            out[k] = low == "true"
+            continue
+        for convert in (int, float):
+            try:
+                out[k] = convert(text)
+                break
+            except ValueError:
+                pass
+        else:
+            out[k] = text
+    return out
+
+
+def check_interface(name: str, key: str = "can.interface") -> None:
+    """ConfigError unless python-can knows an interface called ``name``."""
+    from can.interfaces import VALID_INTERFACES
+
+    if name not in VALID_INTERFACES:
+        raise ConfigError(f"{key}: unknown python-can interface {name!r} (known: {', '.join(sorted(VALID_INTERFACES))})")
+
+
+def open_bus(interface: str, channel: str, bitrate: int, options: dict[str, Any]) -> Any:
+    """A python-can bus; python-can's exceptions (and OSError) propagate to the caller."""
+    import can
+
+    return can.Bus(interface=interface, channel=channel, bitrate=bitrate, **options)

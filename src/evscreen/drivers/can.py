@@ -1,0 +1,352 @@
+"""The CAN bus source: any python-can interface, decoded with a DBC, mapped onto the telemetry.
+
+A reader thread blocks in ``bus.recv()``, drains whatever else is waiting (up to a batch), decodes
+the mapped messages with the compiled decoder and keeps only the latest value of each field. Once
+per batch it hands those values to the event loop with ``call_soon_threadsafe`` — and only if the
+previous hand-off has been taken — so a saturated bus costs the loop one small dict update per
+batch, never one call per frame.
+
+``connectivity.can_bus`` is true only while frames arrive. When the interface fails (adapter
+unplugged, bus-off, socket gone) the source goes offline, keeps its values (marked stale), logs one
+line, and reopens the interface with backoff until it comes back. It never invents values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evscreen.canbus import check_interface, open_bus, parse_options
+from evscreen.dbc import PROJECT_DBC
+from evscreen.dbc.codegen import UnknownMux
+from evscreen.dbc.loader import load_decoder
+from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
+from evscreen.drivers.base import Source
+
+if TYPE_CHECKING:
+    from evscreen.config import CanConfig, Config
+    from evscreen.state import VehicleState
+
+log = logging.getLogger(__name__)
+
+BATCH_FRAMES = 2000  # frames decoded between two hand-offs at most
+RECV_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+MAX_UNKNOWN_IDS = 4096  # distinct unknown IDs remembered (a noisy bus must not grow memory)
+BUSY_BATCH = 32  # a batch this large means a busy bus...
+BUSY_PAUSE_S = 0.001  # ...so pause this long before the next one (interfaces buffer far more)
+EXTENDED_KEY = 1 << 32
+
+
+@dataclass
+class CanStats:
+    """Counters of the reader thread (written there only; read anywhere)."""
+
+    frames: int = 0
+    decoded: int = 0  # frames whose ID is in the DBC
+    unknown: int = 0  # frames whose ID is not
+    errors: int = 0  # error frames
+    remote: int = 0
+    short: int = 0  # mapped frames shorter than the DBC says
+    handoffs: int = 0
+    reader_cpu_s: float = 0.0
+    unknown_ids: Counter[tuple[int, bool]] = field(default_factory=Counter)
+
+
+class CanSource(Source):
+    name = "can"
+
+    def __init__(self, config: Config, state: VehicleState) -> None:
+        cfg: CanConfig = config.can
+        self.stale_after = cfg.timeout  # type: ignore[misc]  # per instance: the configured timeout
+        super().__init__(config, state)
+        check_interface(cfg.interface)
+        self.cfg = cfg
+        self.bus_options = parse_options(cfg.options)
+        self.decoder = load_decoder(cfg.dbc)
+        project = cfg.dbc is None or _same_file(cfg.dbc, PROJECT_DBC)
+        self.signal_map = build_signal_map(parse_mapping(mapping_table(cfg.signals, project_dbc=project)),
+                                           self.decoder)
+        self.stats = CanStats()
+        #: The vehicle's feedback of the screen's settings (drive mode, regen level, charge limit).
+        self.feedback: dict[str, Any] = {}
+        self.bus: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] = {}
+        self._scheduled = False
+        self._last_frame: float | None = None  # monotonic time of the last hand-off
+        self._quiet_logged = False
+
+    def describe(self) -> str:
+        c = self.cfg
+        return (f"can: {c.interface} {c.channel} at {c.bitrate} bit/s, DBC {self.decoder.name} "
+                f"({len(self.decoder.messages)} messages, {len(self.signal_map.refs)} mapped fields) (real)")
+
+    @property
+    def where(self) -> str:
+        return f"{self.cfg.interface} {self.cfg.channel}"
+
+    # -- the event loop side -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RETRY_MIN_S
+        down = False  # an outage was logged and not yet recovered from
+        while True:
+            try:
+                self.bus = await self._open_in_thread()
+            except Exception as exc:
+                self._offline(f"cannot open {self.where}: {_why(exc)}", log_it=not down, delay=delay)
+                down = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if down:
+                log.info("can: %s is back", self.where)
+            else:
+                log.info("can: listening on %s", self.where)
+            down = False
+            self.state.set_online(self.name, True)
+            done: asyncio.Future[BaseException | None] = loop.create_future()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._read, args=(self.bus, loop, done),
+                                            name="can-reader", daemon=True)
+            self._thread.start()
+            watchdog = asyncio.create_task(self._watch_quiet())
+            try:
+                error = await done
+            finally:
+                watchdog.cancel()
+            bus, self.bus = self.bus, None
+            await asyncio.to_thread(_shutdown, bus)
+            if error is None:
+                return  # stopped on purpose
+            self._offline(f"{self.where} failed: {_why(error)}", log_it=True, delay=RETRY_MIN_S)
+            down = True
+            delay = RETRY_MIN_S
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    async def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 2.0)
+        bus, self.bus = self.bus, None
+        if bus is not None:
+            await asyncio.to_thread(_shutdown, bus)
+
+    def _flush(self) -> None:
+        """Runs on the event loop: take the reader's latest values into the vehicle state."""
+        with self._lock:
+            values, self._pending = self._pending, {}
+            self._scheduled = False
+        telemetry: dict[str, Any] = {"connectivity.can_bus": True}
+        for path, value in values.items():
+            if path.startswith("feedback."):
+                self.feedback[path[9:]] = value
+            else:
+                telemetry[path] = value
+        self.state.update(self.name, telemetry)
+        self._last_frame = time.monotonic()
+        if self._quiet_logged:
+            log.info("can: frames arriving again on %s", self.where)
+            self._quiet_logged = False
+
+    async def _watch_quiet(self) -> None:
+        """``connectivity.can_bus`` turns false when no frame came for ``timeout`` seconds."""
+        period = min(0.25, self.cfg.timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            last = self._last_frame
+            quiet = last is None or time.monotonic() - last > self.cfg.timeout
+            if quiet and self.state.get("connectivity.can_bus") is not False:
+                self._set_can_bus_false()
+                if last is not None and not self._quiet_logged:
+                    log.warning("can: no frames on %s for %.1f s", self.where, self.cfg.timeout)
+                    self._quiet_logged = True
+
+    def _set_can_bus_false(self) -> None:
+        # Writing a value refreshes the source's timestamp; put it back, so that old values stay stale.
+        status = self.state.source_status(self.name)
+        last, online, detail = status.last_update, status.online, status.detail
+        self.state.update(self.name, {"connectivity.can_bus": False}, now=last if last is not None else 0.0)
+        status.last_update, status.online, status.detail = last, online, detail
+
+    def _offline(self, why: str, *, log_it: bool, delay: float) -> None:
+        self._set_can_bus_false()
+        self._last_frame = None
+        self.state.set_online(self.name, False, why)
+        if log_it:
+            log.warning("can: %s; values kept as stale, retrying (backoff from %.1f s)", why, delay)
+        else:
+            log.debug("can: still down: %s", why)
+
+    # -- the reader thread -------------------------------------------------------------------------
+
+    async def _open_in_thread(self) -> Any:
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open_bus))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # Stopped while the interface was opening: close it once it is open, or it leaks.
+            def close_when_open(f: asyncio.Future[Any]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    threading.Thread(target=_shutdown, args=(f.result(),), daemon=True).start()
+
+            opening.add_done_callback(close_when_open)
+            raise
+
+    def _open_bus(self) -> Any:
+        return open_bus(self.cfg.interface, self.cfg.channel, self.cfg.bitrate, self.bus_options)
+
+    def _read(self, bus: Any, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any]) -> None:
+        error: BaseException | None = None
+        try:
+            self._read_frames(bus, loop)
+        except BaseException as exc:  # the interface failed; the loop decides what to do
+            error = exc
+        if not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_resolve, done, error)
+            except RuntimeError:  # loop closed meanwhile
+                pass
+
+    def _read_frames(self, bus: Any, loop: asyncio.AbstractEventLoop) -> None:
+        recv = bus.recv
+        stats = self.stats
+        standard, extended = self.signal_map.standard, self.signal_map.extended
+        known_std, known_ext = self.decoder.standard, self.decoder.extended
+        unknown_ids = stats.unknown_ids
+        stop = self._stop
+        clock = time.thread_time
+        # Only the latest value of each field reaches the state, so of the frames of one message in
+        # a batch only the last needs decoding. Multiplexed and short frames carry part of the
+        # message each: those are decoded in order as they come.
+        latest: dict[int, tuple[Any, Any]] = {}
+        while not stop.is_set():
+            msg = recv(RECV_TIMEOUT_S)
+            if msg is None:
+                continue
+            values: dict[str, Any] = {}
+            n = decoded = unknown = errors = remote = short = 0
+            while msg is not None:
+                n += 1
+                if msg.is_error_frame:
+                    errors += 1
+                elif msg.is_remote_frame:
+                    remote += 1
+                else:
+                    frame_id = msg.arbitration_id
+                    if msg.is_extended_id:
+                        route = extended.get(frame_id)
+                        known = route is not None or frame_id in known_ext
+                        key = frame_id | EXTENDED_KEY
+                    else:
+                        route = standard.get(frame_id)
+                        known = route is not None or frame_id in known_std
+                        key = frame_id
+                    if route is not None:
+                        decoded += 1
+                        data = msg.data
+                        if route.whole and len(data) >= route.message.length:
+                            latest[key] = (route, data)
+                        else:
+                            earlier = latest.pop(key, None)
+                            if earlier is not None:
+                                _apply(*earlier, values)
+                            if len(data) < route.message.length:
+                                short += 1
+                            _apply(route, data, values)
+                    elif known:
+                        decoded += 1  # in the DBC, nothing mapped from it: no need to decode
+                    else:
+                        unknown += 1
+                        ukey = (frame_id, msg.is_extended_id)
+                        if ukey in unknown_ids or len(unknown_ids) < MAX_UNKNOWN_IDS:
+                            unknown_ids[ukey] += 1
+                if n >= BATCH_FRAMES:
+                    break
+                msg = recv(0)
+            for route, data in latest.values():
+                _apply(route, data, values)
+            latest.clear()
+            stats.frames += n
+            stats.decoded += decoded
+            stats.unknown += unknown
+            stats.errors += errors
+            stats.remote += remote
+            stats.short += short
+            stats.reader_cpu_s = clock()
+            self._hand_off(values, loop)
+            if n >= BUSY_BATCH:
+                # A busy bus: let frames gather in the interface's buffer for a moment, so the
+                # next batch is larger and the thread is not woken once per frame.
+                time.sleep(BUSY_PAUSE_S)
+
+    def _hand_off(self, values: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._pending.update(values)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.stats.handoffs += 1
+        try:
+            loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # the loop is gone: the server is shutting down
+            self._stop.set()
+
+
+def _apply(route: Any, data: Any, values: dict[str, Any]) -> None:
+    try:
+        signals = route.decode(data)
+    except UnknownMux as exc:  # the signals outside the undefined group still count
+        signals = exc.signals
+    route_values(route, signals, values)
+
+
+def _resolve(future: asyncio.Future[Any], error: BaseException | None) -> None:
+    if not future.done():
+        future.set_result(error)
+
+
+def _shutdown(bus: Any) -> None:
+    if bus is None:
+        return
+    try:
+        bus.shutdown()
+    except Exception as exc:  # an unplugged adapter cannot be closed cleanly; that is fine
+        log.debug("can: shutting the bus down failed: %s", exc)
+        # slcan's shutdown stops at the failed "close channel" write and never closes its serial
+        # port; close it here, or every replug would leak a file descriptor.
+        port = getattr(bus, "serialPortOrig", None)
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return text
+
+
+def _same_file(a: str, b: Any) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False

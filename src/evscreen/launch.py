@@ -1,0 +1,30 @@
+"""The ``evscreen`` entry point.
+
+``evscreen can-dump`` goes straight to :mod:`evscreen.tools.can_dump` without loading the typer
+CLI: typer (with click and pydantic) takes longer to import than decoding a whole log takes, and
+can-dump is a pipeline tool whose start-up time users feel. Every other command — and can-dump
+after a global option such as ``--debug`` — goes through :func:`evscreen.cli.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["can-dump"]:
+        from evscreen.errors import EvscreenError
+        from evscreen.tools.can_dump import main as can_dump_main
+
+        try:
+            code = can_dump_main(args[1:])
+        except EvscreenError as exc:
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
+            code = exc.exit_code
+        sys.exit(code)
+    from evscreen.cli import main as cli_main
+
+    cli_main()
