@@ -240,6 +240,10 @@ def _paced(frames: Iterable[LogFrame]) -> Iterator[LogFrame]:
         yield frame
 
 
+#: Distinct payloads per ID whose rendered line is remembered (bounds memory on a noisy bus).
+RENDERED_PER_ID = 4096
+
+
 def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptions, summary: Summary,
                 out: TextIO) -> None:
     """``--format line`` and ``--format jsonl``: one line per frame, written in blocks.
@@ -271,7 +275,7 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
                 entry = per_key[(frame_id, extended, channel, kind)] = [
                     found, f" {channel} {wire}#", f" :: {found.name}(" if found else " :: unknown",
                     SignalFormatter(found) if found else None,
-                    found.function(None, choices) if found else None, found.length if found else 0, 0, 0,
+                    found.function(None, choices) if found else None, found.length if found else 0, 0, 0, {},
                 ]
             entry[6] += 1  # frames
             if check and not flt.accepts(frame, entry[0]):
@@ -281,7 +285,17 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
             signals: dict[str, Any] | None = None
             missing: tuple[str, ...] = ()
             bad_mux = None
-            if message is not None and kind == DATA:
+            rendered = None
+            if not jsonl and message is not None and kind == DATA and len(data) == entry[5]:
+                # Buses repeat payloads (idle ECUs, slow signals): a payload seen before on this ID
+                # is the same line after the timestamp, so it is decoded and formatted once.
+                rendered = entry[8].get(data)
+                if rendered is not None:
+                    entry[7] += 1  # decoded
+                    append(f"({timestamp:.6f}){entry[1]}{rendered}")
+            if rendered is not None:
+                pass
+            elif message is not None and kind == DATA:
                 entry[7] += 1  # decoded
                 if len(data) == entry[5]:
                     try:
@@ -309,13 +323,17 @@ def write_lines(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptio
                 if not _finite(signals):
                     record = _nulls(record)
                 append(dumps(record))
+            elif rendered is not None:
+                pass
             elif signals is not None:
-                text = f"({timestamp:.6f}){entry[1]}{data.hex().upper()}{entry[2]}{entry[3].format(signals)})"
+                text = f"{data.hex().upper()}{entry[2]}{entry[3].format(signals)})"
                 if missing:
                     text += f" [short: {len(data)} of {entry[5]} bytes, missing {', '.join(missing)}]"
                 if bad_mux:
                     text += f" [undefined multiplexer value {bad_mux}]"
-                append(text)
+                elif not missing and len(entry[8]) < RENDERED_PER_ID:
+                    entry[8][data] = text
+                append(f"({timestamp:.6f}){entry[1]}{text}")
             elif kind == ERROR:
                 append(f"({timestamp:.6f}){entry[1]}{data.hex().upper()} :: error frame")
             elif kind == REMOTE:
