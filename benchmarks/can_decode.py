@@ -11,12 +11,16 @@ does the same for evscreen's own DBC on frames at its cycle times.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
 from cantools.database.errors import DecodeError
-
 from evscreen.dbc.codegen import UnknownMux
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import figure  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
 
@@ -86,8 +90,11 @@ def compare(label: str, frames: list[tuple[int, bool, bytes]], dbc: str | None, 
     for name, seconds in results.items():
         print(f"  {name:9s} {len(frames) / seconds:12,.0f} frames/s  ({seconds * 1e3:7.1f} ms per pass, best of "
               f"{repeat})")
-    print(f"  ratio: evscreen is {results['cantools'] / results['evscreen']:.1f}x cantools decode_message"
-          " (target >= 5x)")
+    ratio = results['cantools'] / results['evscreen']
+    print(f"  ratio: evscreen is {ratio:.1f}x cantools decode_message (target >= 5x)")
+    figure(f"CAN decode: {label}", len(frames) / results["evscreen"], "frames/s",
+           baseline=len(frames) / results["cantools"], baseline_name="cantools decode_message",
+           target=">= 5x" if label.startswith("real log") else "", met=ratio >= 5 if label.startswith("real log") else None)
 
 
 def main() -> None:

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import figure  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
 
@@ -85,6 +89,9 @@ def main() -> None:
             print(f"  evscreen can-dump --format line : {ours:6.3f} s  ({frames / ours:10,.0f} frames/s)")
             print(f"  cantools decode --single-line   : {theirs:6.3f} s  ({frames / theirs:10,.0f} frames/s)")
             print(f"  ratio: evscreen is {theirs / ours:.1f}x faster (target >= 5x)")
+            figure(f"can-dump --format line, whole process, {label}", ours, "s", baseline=theirs,
+                   baseline_name="cantools decode --single-line", higher_is_better=False,
+                   target=">= 5x" if times == 1 else "", met=(theirs / ours >= 5) if times == 1 else None)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         print(f"(python start-up alone: {time.perf_counter() - start:.3f} s)")

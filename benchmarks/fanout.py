@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from procstats import cpu_seconds, free_port, percentile, wait_for_port  # noqa: E402
+from benchlib import cpu_seconds, figure, free_port, percentile, wait_for_port# noqa: E402
 
 INTERVAL = 0.1
 
@@ -151,6 +151,13 @@ def main() -> None:
             print(f"{n:7d} {'naive' if naive else 'evscreen':>8} {cpu:7.1f} {p99:8.1f} {count:9d}", flush=True)
     for n in sorted({k[0] for k in results}):
         ours, naive = results[(n, False)], results[(n, True)]
+        at_target = n == 100
+        figure(f"fan-out {n} clients at 10 Hz: server CPU", ours[0], "% of a core", baseline=naive[0],
+               baseline_name="naive: serialize and send per client", higher_is_better=False,
+               target="<= 20%" if at_target else "", met=ours[0] <= 20 if at_target else None)
+        figure(f"fan-out {n} clients at 10 Hz: p99 delivery delay", ours[1], "ms", baseline=naive[1],
+               baseline_name="naive: serialize and send per client", higher_is_better=False,
+               target="<= 20 ms" if at_target else "", met=ours[1] <= 20 if at_target else None)
         print(f"{n} clients: CPU {ours[0]:.1f}% vs naive {naive[0]:.1f}% (ratio {naive[0] / max(ours[0], 0.01):.2f}x), "
               f"p99 {ours[1]:.1f} ms vs naive {naive[1]:.1f} ms")
 

@@ -11,12 +11,16 @@ A receiver at 115200 baud sends at most ~11 kB/s, so anything above that is head
 
 from __future__ import annotations
 
+import os
+import pynmea2
+import sys
 import time
 from pathlib import Path
 
-import pynmea2
-
 from evscreen.nmea import NmeaReader
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import figure  # noqa: E402
 
 NMEA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "nmea"
 REPEAT = 20
@@ -65,6 +69,8 @@ def main() -> None:
     print(f"evscreen NmeaReader (framing + checks + fixes): {n / t_ours:,.0f} sentences/s, "
           f"{len(data) / t_ours / 1e6:.2f} MB/s")
     print(f"ratio ours/baseline: {t_base / t_ours:.2f}x")
+    figure("NMEA: framing + checks + fixes", n / t_ours, "sentences/s", baseline=n / t_base,
+           baseline_name="bare pynmea2.parse")
     print(f"headroom over a 115200-baud receiver (11.5 kB/s): {len(data) / t_ours / 11520:,.0f}x")
 
 

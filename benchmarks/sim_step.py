@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -20,6 +22,9 @@ from evscreen.drivers.simulated import MIN_WAKE_S, SimulatedVehicle
 from evscreen.settings import DEFAULT_SETTINGS
 from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import VehicleState, build_telemetry
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import figure  # noqa: E402
 
 REPEATS = 5
 
@@ -76,6 +81,8 @@ def main() -> None:
     print(f"model telemetry()      {telemetry * 1e6:8.1f} µs   {telemetry / baseline:5.2f}x baseline")
     print(f"source publish()       {publish * 1e6:8.1f} µs   {publish / baseline:5.2f}x baseline")
     print(f"baseline: telemetry message built + JSON-encoded {baseline * 1e6:8.1f} µs")
+    figure("simulated vehicle: model step", step * 1e6, "µs", baseline=baseline * 1e6,
+           baseline_name="one telemetry message built + encoded", higher_is_better=False)
     print(f"share of one core at --sim-speed 1: {per_sim_second * 100:.3f} %   "
           f"(= {per_sim_second / baseline:.1f} baseline messages per simulated second)")
     # At high speed the source wakes 50 times a second (MIN_WAKE_S) and publishes once per wake.

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 sys.path.insert(0, os.path.dirname(__file__))
-from procstats import free_port, median, open_fds, rss_mb, wait_for_port  # noqa: E402
+from benchlib import figure, free_port, median, open_fds, rss_mb, wait_for_port# noqa: E402
 
 
 def churn(url: str, stop: threading.Event, seed: int, stats: dict[str, int]) -> None:
@@ -93,6 +93,24 @@ def main() -> None:
           f" (growth {rss_growth:+.1f} MB); open fds growth {fd_growth:+d}")
     verdict = "no growth" if rss_growth < 2.0 and fd_growth <= 0 else "GROWTH"
     print(f"verdict: {verdict}")
+    after_a_minute = next((s[1] for s in samples if s[0] >= 60), samples[-1][1])
+    bare = bare_python_rss()
+    figure(f"memory: serve RSS after {min(60, samples[-1][0]):.0f} s ({args.clients} clients, "
+           f"{1 / args.interval:g} Hz)", after_a_minute, "MB", baseline=bare, baseline_name="bare python",
+           higher_is_better=False, target="<= 60 MB", met=after_a_minute <= 60)
+    figure(f"memory: RSS growth over {args.minutes:g} min (last third vs first third)", rss_growth, "MB",
+           target="no growth (< 2 MB), fds flat", met=verdict == "no growth")
+
+
+def bare_python_rss() -> float:
+    """Resident memory of an interpreter doing nothing: the floor any Python service starts from."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    try:
+        time.sleep(1.0)
+        return rss_mb(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 if __name__ == "__main__":

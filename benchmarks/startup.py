@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from procstats import free_port, median  # noqa: E402
+from benchlib import figure, free_port, median# noqa: E402
 
 EVSCREEN = [sys.executable, "-m", "evscreen"]
 
@@ -57,7 +57,7 @@ def send_round_trip(env: dict[str, str]) -> float:
     proc = subprocess.Popen(EVSCREEN + ["serve", "--port", str(port), "--simulation", "on"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        from procstats import wait_for_port
+        from benchlib import wait_for_port
 
         wait_for_port(port)
         return timed(EVSCREEN + ["send", "set_drive_mode", "eco", "--url", f"ws://127.0.0.1:{port}"], env)
@@ -88,6 +88,10 @@ def main() -> None:
     results = measure(args.runs)
     base = results["python -c pass (baseline)"]
     print(f"{'figure':<28} {'median s':>9} {'x python':>9} {'target s':>9}  met")
+    for name, value in results.items():
+        if name in TARGETS:
+            figure(f"start-up: {name}", value, "s", baseline=base, baseline_name="python -c pass",
+                   higher_is_better=False, target=f"<= {TARGETS[name]:g} s", met=value <= TARGETS[name])
     for name, value in results.items():
         target = TARGETS.get(name)
         met = "" if target is None else ("yes" if value <= target else "NO")

@@ -1,9 +1,10 @@
 """The WebSocket server: telemetry out to every screen, commands in to the dispatcher.
 
-Each tick the snapshot is built and serialized once, then offered to every client. A client holds
-at most one pending snapshot (the latest; older ones are dropped), and its own sender task writes
-it, so a client that stops reading delays and costs no one but itself; the ticker disconnects it
-once one send has waited ``stall_timeout`` seconds.
+Each tick the snapshot is built and serialized once, then written without waiting to every client
+whose previous output has drained (``broadcast``: one encoding, no task per client). A client
+that has not drained skips the snapshot — it only ever gets the latest, never a queue — so a
+client that stops reading delays and costs no one but itself (its socket buffer is capped), and
+once it has not drained for ``stall_timeout`` seconds the ticker disconnects it.
 
 Before the upgrade, every request passes the checks in ``request_checks`` (connection limit,
 token, origin); plain HTTP requests are answered from ``http_routes``.
@@ -21,7 +22,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -53,40 +54,20 @@ def dumps(message: dict[str, Any]) -> str:
 
 
 class Client:
-    """One connected screen and its latest-only outgoing telemetry slot."""
+    """One connected screen: what it was sent, what it missed, and since when it stopped draining."""
 
-    __slots__ = ("ws", "peer", "pending", "wakeup", "sent", "dropped", "sending_since")
+    __slots__ = ("ws", "peer", "sent", "dropped", "blocked_since")
 
     def __init__(self, ws: ServerConnection, peer: str) -> None:
         self.ws = ws
         self.peer = peer
-        self.pending: str | None = None
-        self.wakeup = asyncio.Event()
         self.sent = 0
         self.dropped = 0
-        self.sending_since: float | None = None  # loop time the current send started, if one is under way
+        self.blocked_since: float | None = None  # loop time its output last stopped draining
 
-    def offer(self, text: str) -> None:
-        if self.pending is not None:
-            self.dropped += 1
-        self.pending = text
-        self.wakeup.set()
-
-    def stalled(self, now: float, stall_timeout: float) -> bool:
-        return self.sending_since is not None and now - self.sending_since > stall_timeout
-
-    async def send_telemetry(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            text, self.pending = self.pending, None
-            if text is None:
-                continue
-            self.sending_since = loop.time()
-            await self.ws.send(text)
-            self.sending_since = None
-            self.sent += 1
+    def ready(self) -> bool:
+        """True when everything sent so far has gone to the kernel: this client keeps up."""
+        return self.ws.transport.get_write_buffer_size() == 0
 
 
 class TelemetryServer:
@@ -176,16 +157,24 @@ class TelemetryServer:
             await self._server.wait_closed()
 
     def tick(self) -> None:
-        """Build and serialize one snapshot, and offer it to every client."""
+        """Build and serialize one snapshot, and write it to every client that keeps up."""
         message = self.snapshot()
         text = dumps(message)
         now = asyncio.get_running_loop().time()
         stall_timeout = self.config.stall_timeout
+        ready = []
         for client in list(self.clients):
-            if client.stalled(now, stall_timeout):
+            if client.ready():
+                client.blocked_since = None
+                client.sent += 1
+                ready.append(client.ws)
+                continue
+            client.dropped += 1
+            if client.blocked_since is None:
+                client.blocked_since = now
+            elif now - client.blocked_since > stall_timeout:
                 self._drop_stalled(client)
-            else:
-                client.offer(text)
+        broadcast(ready, text)
         self.ticks += 1
         for hook in self.on_tick:
             hook(message)
@@ -282,7 +271,6 @@ class TelemetryServer:
         except ConnectionClosed:
             return
         self.clients.add(client)
-        sender = asyncio.create_task(client.send_telemetry(), name=f"telemetry-to-{peer}")
         bucket = TokenBucket(self.config.command_rate, self.config.command_burst)
         loop = asyncio.get_running_loop()
         strikes, window_start = 0, loop.time()
@@ -307,11 +295,6 @@ class TelemetryServer:
             pass
         finally:
             self.clients.discard(client)
-            sender.cancel()
-            try:
-                await sender
-            except (asyncio.CancelledError, ConnectionClosed):
-                pass
             log.info("screen %s disconnected (code %s, %d connected)", peer, ws.close_code, self.connections - 1)
 
 

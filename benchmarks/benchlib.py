@@ -1,7 +1,9 @@
-"""Process figures from /proc (Linux): resident memory, open file descriptors, CPU seconds."""
+"""Shared by the benchmarks: process figures from /proc (Linux), percentiles, free ports, and
+:func:`figure`, the one line per headline figure that ``run_all.py`` collects into its table."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -55,3 +57,22 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+FIGURE_PREFIX = "FIGURE "
+
+
+def figure(name: str, value: float, unit: str, *, baseline: float | None = None, baseline_name: str = "",
+           target: str = "", met: bool | None = None, higher_is_better: bool = True) -> None:
+    """Print one headline figure as a machine-readable line (and it reads well enough by eye).
+
+    ``ratio`` is value/baseline when higher is better, baseline/value when lower is better, so a
+    ratio above 1 always means evscreen is ahead of the baseline.
+    """
+    ratio = None
+    if baseline:
+        ratio = value / baseline if higher_is_better else (baseline / value if value else None)
+    print(FIGURE_PREFIX + json.dumps({
+        "figure": name, "value": value, "unit": unit, "baseline": baseline, "baseline_name": baseline_name,
+        "ratio": ratio, "target": target, "met": met,
+    }), flush=True)
