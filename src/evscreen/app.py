@@ -144,7 +144,7 @@ def banner(runtime: Runtime) -> list[str]:
     auth = "token required" if runtime.server.token else "no token (loopback only)"
     if runtime.server.token is None and config.server.insecure_no_auth:
         auth = "NO AUTHENTICATION"
-    lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url} ({auth})")
+    lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}; {auth}")
     if runtime.mqtt is not None:
         lines.append(runtime.mqtt.describe())
     page = runtime.url.replace("ws", "http", 1) + "/"
