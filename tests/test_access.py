@@ -224,3 +224,14 @@ def test_throttled_log_counts_what_it_held_back(caplog):
         assert throttled.warning("k", "bus down")
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["bus down", "gps gone", "bus down (5 more like this in the last 11 s)"]
+
+
+def test_serve_warns_when_the_config_file_with_secrets_is_readable_by_others(serve_process, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\ntoken = "{TOKEN}"\n')
+    config.chmod(0o644)
+    server = serve_process("--config", str(config), "--simulation", "on")
+    code, err = server.stop()
+    assert code == 0
+    assert "holds secrets and other users can read it" in err and "chmod 600" in err
+    assert TOKEN not in err  # nor is the token itself ever logged
