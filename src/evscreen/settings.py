@@ -122,19 +122,17 @@ class SettingsStore:
     def _schedule_save(self) -> None:
         with self._cond:
             self._dirty = True
-            if self._writer is None or not self._writer.is_alive():
+            if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name="settings-writer", daemon=True)
                 self._writer.start()
             self._cond.notify_all()
 
     def _write_loop(self) -> None:
+        # One long-lived writer: threads started per burst of changes would each leave glibc a
+        # malloc arena behind, which shows as resident memory creeping up over weeks.
         while True:
             with self._cond:
-                if not self._dirty:
-                    # Nothing left to write: let the thread end; the next change starts another.
-                    self._writer = None
-                    self._cond.notify_all()
-                    return
+                self._cond.wait_for(lambda: self._dirty)
                 self._dirty = False
                 self._writing = True
                 data = json.dumps(self._values, indent=2, sort_keys=True).encode() + b"\n"
