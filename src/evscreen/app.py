@@ -152,6 +152,25 @@ def banner(runtime: Runtime) -> list[str]:
     return lines
 
 
+#: Seconds between full garbage collections (see _collect_garbage).
+GC_INTERVAL_S = 60.0
+
+
+async def _collect_garbage() -> None:
+    """A full collection once a minute, from the loop itself (a few ms on this small heap).
+
+    Closed connections leave reference cycles (exceptions holding frames, tasks); CPython collects
+    its oldest generation only after it has grown by a quarter, so left alone those cycles pile up
+    for a long time and fragment the heap, which shows as resident memory creeping up for days.
+    """
+    import gc
+
+    gc.freeze()  # what start-up built lives forever: keep it out of every later collection
+    while True:
+        await asyncio.sleep(GC_INTERVAL_S)
+        gc.collect()
+
+
 def status_line(runtime: Runtime) -> str:
     """The short summary systemd shows in `systemctl status`."""
     sources = ", ".join(f"{name} {info['state']}" for name, info in runtime.state.describe_sources().items())
@@ -173,12 +192,14 @@ async def serve_forever(loaded: LoadedConfig) -> None:
     notifier = Notifier()
     notifier.ready(status_line(runtime))
     watchdog = asyncio.create_task(notifier.watchdog(lambda: status_line(runtime)), name="systemd-watchdog")
+    housekeeping = asyncio.create_task(_collect_garbage(), name="gc")
     stop = asyncio.Event()
     with _stop_on_signals(stop):  # kept during shutdown: a second SIGTERM must not cut the flush short
         await stop.wait()
         log.info("shutting down")
         notifier.stopping()
         watchdog.cancel()
+        housekeeping.cancel()
         await runtime.stop()
     notifier.close()
     log.info("stopped")
