@@ -27,7 +27,7 @@ from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping
 from evscreen.drivers.base import MediaControl, Source
 from evscreen.sim.can_frames import CarBus
 from evscreen.sim.media import PLAYLIST, MediaPlayerModel
-from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs, telemetry_values
+from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs, gps_values
 
 if TYPE_CHECKING:
     from evscreen.config import Config
@@ -133,8 +133,7 @@ class SimulatedVehicle(Source):
 
     def publish(self, out: VehicleOutputs | None = None) -> None:
         """Write what is not on the car's CAN bus: GPS, the media player, Wi-Fi and Bluetooth."""
-        values = {path: value for path, value in telemetry_values(out or self.model.outputs()).items()
-                  if path.startswith("gps.")}
+        values = gps_values(out or self.model.outputs())
         values.update(self.player.telemetry())
         values.update(CONNECTIVITY)
         self.state.update(self.name, values)

@@ -438,6 +438,17 @@ def field_values(out: VehicleOutputs) -> dict[str, Any]:
 
 def telemetry_values(out: VehicleOutputs) -> dict[str, Any]:
     """:func:`field_values` rounded as a screen shows them."""
+    return rounded(field_values(out))
+
+
+def gps_values(out: VehicleOutputs) -> dict[str, Any]:
+    """The ``gps.*`` paths of :func:`telemetry_values` alone: what a GPS receiver would report."""
+    return rounded({"gps.latitude": out.latitude, "gps.longitude": out.longitude, "gps.altitude": out.altitude_m,
+                    "gps.satellites": out.satellites, "gps.speed_gps": out.speed_ms * 3.6,
+                    "gps.heading": out.heading_deg})
+
+
+def rounded(values: dict[str, Any]) -> dict[str, Any]:
     return {path: value if (digits := TELEMETRY_DIGITS[path]) is None
             else round(value) if digits == 0 else round(value, digits)
-            for path, value in field_values(out).items()}
+            for path, value in values.items()}
