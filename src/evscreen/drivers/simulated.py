@@ -158,7 +158,14 @@ class SimulatedVehicle(Source):
         from evscreen.canbus import open_bus
 
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
-        bus = open_bus("virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True})
+        # In a thread: importing python-can takes a while, and the server is already answering.
+        opening = asyncio.ensure_future(asyncio.to_thread(
+            open_bus, "virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True}))
+        try:
+            bus = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
+            opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
+            raise
         try:
             await self._drive(bus)
         finally:
