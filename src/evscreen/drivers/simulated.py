@@ -92,12 +92,12 @@ class SimulatedVehicle(Source):
         self.player = MediaPlayerModel(track=sim.seed % len(PLAYLIST))
         self.media = SimulatedMedia(self.player, lambda: self.state.update(self.name, self.player.telemetry()))
         self.speed_factor = sim.speed
-        # The car's DBC and mapping are those the CAN source decodes with (config.can: see
-        # registry.simulated_bus_config); the bus itself is always python-can's in-process
-        # ``virtual`` interface, so simulated frames can never reach a real bus.
+        # The car speaks evscreen's DBC with the default mapping, on the channel config.can names
+        # (registry.simulated_bus_config gives the CAN source the same); the bus is always
+        # python-can's in-process ``virtual`` interface, so simulated frames never reach a real bus.
         self.channel = config.can.channel
-        decoder = load_decoder(config.can.dbc)
-        signal_map = build_signal_map(parse_mapping(mapping_table(config.can.signals, project_dbc=True)), decoder)
+        decoder = load_decoder()
+        signal_map = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), decoder)
         self.car_bus = CarBus(decoder.spec, signal_map)
         self.dbc_name = decoder.name
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S

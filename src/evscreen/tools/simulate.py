@@ -73,7 +73,8 @@ def parse_choice(option: str, text: str, choices: Iterable[str]) -> str:
 
 
 def candump_lines(frames: Iterable[Frame], channel: str = CHANNEL) -> str:
-    """``(timestamp) channel ID#DATA`` lines, as ``candump -L`` writes them (3 hex digits for 11-bit IDs, 8 for 29-bit)."""
+    """``(timestamp) channel ID#DATA`` lines, as ``candump -L`` writes them: 3 hex digits for an
+    11-bit ID, 8 for a 29-bit one."""
     return "".join(
         f"({f.timestamp:.6f}) {channel} {f.arbitration_id:08X}#{f.data.hex().upper()}\n" if f.is_extended
         else f"({f.timestamp:.6f}) {channel} {f.arbitration_id:03X}#{f.data.hex().upper()}\n"
