@@ -155,7 +155,9 @@ def test_same_seed_same_drive_and_settings_on_the_bus(drive_log: tuple[Path, dic
         (["-d", "5", "--seed", "0x10"], "--seed: expected a whole number"),
         (["-d", "5", "--drive-mode", "warp"], "--drive-mode: must be one of eco, normal, sport"),
         (["-d", "5", "--regen-level", "max"], "--regen-level: must be one of off, low, standard, high"),
-        (["-d", "5", "--charge-limit", "120"], "--charge-limit: must be from 50 to 100"),
+        (["-d", "5", "--charge-limit", "120"], "--charge-limit: must be a whole number from 50 to 100"),
+        (["-d", "5", "--charge-limit", "80.5"], "--charge-limit: must be a whole number from 50 to 100"),
+        ([], "--duration SECONDS is required"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str], error: str) -> None:
@@ -167,6 +169,12 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str], 
     assert proc.stderr.strip() == f"error: {proc.stderr.strip()[7:]}" and error in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert list(folder.iterdir()) == []
+
+
+def test_output_is_required() -> None:
+    proc = simulate("-d", "5")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --output FILE is required")
+    assert len(proc.stderr.splitlines()) == 1
 
 
 def test_unwritable_outputs_are_refused(tmp_path: Path) -> None:

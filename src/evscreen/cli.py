@@ -257,12 +257,17 @@ def can_dump(ctx: typer.Context) -> None:
 
 @app.command()
 def simulate(
-    duration: str = typer.Option(..., "--duration", "-d", metavar="SECONDS", help="Simulated seconds to drive."),
-    output: str = typer.Option(..., "--output", "-o", metavar="FILE", help="candump log to write ('-': stdout)."),
-    seed: Optional[str] = typer.Option(None, "--seed", help="Seed of the drive [default: simulation.seed]."),
-    drive_mode: str = typer.Option("normal", "--drive-mode", help="eco, normal or sport."),
-    regen_level: str = typer.Option("standard", "--regen-level", help="off, low, standard or high."),
-    charge_limit: int = typer.Option(80, "--charge-limit", help="Charging stops at this SoC, 50-100 (%)."),
+    # Text, checked by the tool: a bad value is one line naming the option, like every error here.
+    duration: Optional[str] = typer.Option(None, "--duration", "-d", metavar="SECONDS",
+                                           help="Simulated seconds to drive (required)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="candump log to write, '-' for stdout (required)."),
+    seed: Optional[str] = typer.Option(None, "--seed", metavar="N",
+                                       help="Seed of the drive [default: simulation.seed]."),
+    drive_mode: str = typer.Option("normal", "--drive-mode", metavar="MODE", help="eco, normal or sport."),
+    regen_level: str = typer.Option("standard", "--regen-level", metavar="LEVEL", help="off, low, standard or high."),
+    charge_limit: str = typer.Option("80", "--charge-limit", metavar="PERCENT",
+                                     help="Charging stops at this SoC, 50-100."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
     config_file: Optional[Path] = ConfigOption,
 ) -> None:

@@ -136,21 +136,33 @@ def open_output(path: Path, force: bool) -> tuple[TextIO, Path | None]:
         raise UsageError(f"--output: cannot write {path}: {exc.strerror or exc}") from None
 
 
-def run_simulate(output: str, duration: str, seed: str | None, drive_mode: str, regen_level: str,
-                 charge_limit: int, force: bool, config_file: Path | None = None) -> int:
+def parse_charge_limit(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = -1
+    if not 50 <= value <= 100:
+        raise UsageError(f"--charge-limit: must be a whole number from 50 to 100 (%), got {text!r}")
+    return value
+
+
+def run_simulate(output: str | None, duration: str | None, seed: str | None, drive_mode: str, regen_level: str,
+                 charge_limit: str, force: bool, config_file: Path | None = None) -> int:
     """The command: validate, drive, write; errors are :class:`UsageError` (exit code 2)."""
     from evscreen.config import load_config
     from evscreen.sim.modes import DRIVE_MODES, REGEN_DECEL
 
+    if duration is None:
+        raise UsageError("--duration SECONDS is required: how many simulated seconds to drive")
+    if output is None:
+        raise UsageError("--output FILE is required: the candump log to write ('-' for standard output)")
     duration_s = parse_duration(duration)
     sim = load_config(config_file).config.simulation
     seed_value = sim.seed if seed is None else parse_seed(seed)
     parse_choice("--drive-mode", drive_mode, DRIVE_MODES)
     parse_choice("--regen-level", regen_level, REGEN_DECEL)
-    if not 50 <= charge_limit <= 100:
-        raise UsageError(f"--charge-limit: must be from 50 to 100 (%), got {charge_limit}")
-    model, car_bus = build_car(seed_value, drive_mode, regen_level, charge_limit, sim.charge_every,
-                               sim.cabin_set_point)
+    limit = parse_charge_limit(charge_limit)
+    model, car_bus = build_car(seed_value, drive_mode, regen_level, limit, sim.charge_every, sim.cabin_set_point)
     terminal = sys.stderr.isatty()
 
     def progress(summary: DriveSummary) -> None:
