@@ -197,3 +197,25 @@ def test_an_existing_log_is_kept_unless_forced(tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
     assert len(out.read_text().splitlines()) == sum(1000 // m.cycle_time for m in DECODER.messages)
     assert sorted(p.name for p in folder.iterdir()) == ["drive.log"]  # no temporary file left
+
+
+def test_a_terminal_sees_the_progress(tmp_path: Path) -> None:
+    out = tmp_path / "drive.log"
+    master, slave = os.openpty()
+    proc = subprocess.Popen(evscreen_cmd("simulate", "-d", "300", "-o", str(out)), stderr=slave,
+                            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(60) == 0
+    text = b"".join(chunks).decode()
+    assert re.search(r"\rsimulating: [\d,]+ of 300 s \(\d+ %\), [\d,]+ frames", text), text
+    assert text.rstrip().splitlines()[-1].endswith(f"wrote {out}")

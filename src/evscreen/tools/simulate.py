@@ -89,7 +89,7 @@ def record(model: VehicleModel, car_bus: CarBus, duration_s: float, out: TextIO,
     odometer = model.odometer_m
     start = model.time_s
     began = time.perf_counter()
-    shown = began
+    shown = began - PROGRESS_EVERY_S  # the first step shows at once
     write = out.write
     for frames in drive_frames(model, car_bus, duration_s):
         write(candump_lines(frames))
