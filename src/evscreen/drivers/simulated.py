@@ -99,7 +99,6 @@ class SimulatedVehicle(Source):
         decoder = load_decoder()
         signal_map = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), decoder)
         self.car_bus = CarBus(decoder.spec, signal_map)
-        self.dbc_name = decoder.name
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
         self.frames_sent = 0
         self._behind_logged = False
