@@ -3,7 +3,9 @@
 The baseline, measured in the same run on the same machine, is what the server already does for
 every telemetry tick: build the telemetry message from the state and encode it as JSON. The model
 runs 10 steps per simulated second, so its share of one core at real time (and the fastest
-``--sim-speed`` this machine could sustain) follow from the step cost.
+``--sim-speed`` this machine could sustain) follow from the step cost. What simulated mode adds
+on top, the car's CAN frames through a virtual bus to the CAN source, is measured by
+``benchmarks/sim_can.py``.
 
 Run: python benchmarks/sim_step.py [--seconds N]   (N simulated seconds per measurement, default 600)
 """

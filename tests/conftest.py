@@ -133,6 +133,20 @@ class RuntimeThread:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.runtime.server.port}"
 
+    def wait_for_values(self, *paths: str, timeout: float = 10.0) -> None:
+        """Wait until the state holds a value at each path (default: speed and battery_soc, which the
+        simulated car's first CAN frames bring a moment after start)."""
+        paths = paths or ("speed", "battery_soc")
+
+        async def known() -> bool:
+            return all(self.runtime.state.get(p) is not None for p in paths)
+
+        deadline = time.monotonic() + timeout
+        while not self.call(known()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no value at {', '.join(paths)} within {timeout} s")
+            time.sleep(0.01)
+
     def __exit__(self, *exc: Any) -> None:
         self.call(self.runtime.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)

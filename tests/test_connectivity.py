@@ -95,4 +95,6 @@ def test_source_publishes_and_follows_changes(tmp_path: Path) -> None:
 def test_connectivity_runs_with_real_hardware_only() -> None:
     config = load_config(env={}, flags={"gps.enabled": True}).config
     assert chosen_sources(config, on_pi=True) == ["gps", "connectivity"]
-    assert chosen_sources(config, on_pi=False) == ["simulation"]
+    # Simulated: the car, and the CAN source decoding the car's virtual bus (the head unit's own
+    # links are the simulator's, not the connectivity source's).
+    assert chosen_sources(config, on_pi=False) == ["simulation", "can"]

@@ -31,6 +31,9 @@ def is_response(message):
 
 def test_telemetry_on_connect_and_on_schedule(live_server):
     server = live_server(**{"server.telemetry_interval": 0.05})
+    # The simulated car's values reach the state over its CAN bus a moment after start; a screen
+    # connecting from then on gets them in its very first message.
+    server.wait_for_values()
     with connect(server.url) as ws:
         first = recv_json(ws, timeout=2)
         assert first["type"] == "telemetry"

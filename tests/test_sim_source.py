@@ -20,15 +20,19 @@ def make_source(**flags: object) -> SimulatedVehicle:
     return SimulatedVehicle(load_config(env={}, flags={"simulation.mode": "on", **flags}).config, VehicleState())
 
 
-def test_source_publishes_every_vehicle_and_media_path() -> None:
+def test_simulator_writes_directly_only_what_a_car_has_no_can_frame_for() -> None:
     source = make_source()
     source.step(100)
     source.publish()
     values = source.state.values()
-    assert set(values) == STATE_PATHS  # the simulated car fills everything the screen shows
+    direct = {p for p in STATE_PATHS if p.startswith(("gps.", "media."))} | {"connectivity.wifi", "connectivity.bluetooth"}
+    assert set(values) == direct  # GPS, the phone's player and the head unit's own links
     message = build_telemetry(source.state, {})
     assert message["sources"]["simulation"]["state"] == "simulated"
     assert message["media"]["track_title"] and message["gps"]["satellites"] >= 6
+    assert message["speed"] is None and message["connectivity"]["can_bus"] is None  # those come over CAN
+    # ...where the mapping carries every other path the screen shows (can_bus is the CAN source's own).
+    assert set(source.car_bus.signal_map.refs) | direct | {"connectivity.can_bus"} >= STATE_PATHS
 
 
 def test_seed_and_config_reach_the_model() -> None:
@@ -103,7 +107,8 @@ def test_screen_commands_drive_the_simulated_car(live_server) -> None:
 def test_serve_with_sim_speed_shows_the_car_moving(serve_process) -> None:
     server = serve_process("--simulation", "on", "--sim-speed", "20", "--telemetry-interval", "0.2")
     with connect(server.url) as ws:
-        first = recv_json(ws)
+        # The car's values arrive over its CAN bus a moment after start.
+        first = recv_until(ws, lambda m: m.get("type") == "telemetry" and m["battery_soc"] is not None)
         assert first["sources"]["simulation"]["state"] in ("simulated", "starting")
         soc0 = first["battery_soc"]
         speeds: set[float] = set()

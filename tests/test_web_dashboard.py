@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from websockets.sync.client import connect
 
 from conftest import REPO, recv_until
-from evscreen.state import telemetry_paths
+from evscreen.state import STATE_PATHS, telemetry_paths
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -105,6 +105,9 @@ def settings_of(ws: Any, predicate: Any, timeout: float = 5.0) -> dict[str, Any]
 
 def test_page_loads_cleanly_and_shows_every_telemetry_field(live_server, tab):
     rt = live_server()
+    # The simulated car's values arrive over its CAN bus within a moment of start (the battery
+    # blocks B and C one and two frames of BMS_BlockStatus after A): wait until all are known.
+    rt.wait_for_values(*STATE_PATHS)
     page = tab.open(http(rt))
     wait_live(page)
     expect(tab.field("speed")).not_to_have_text("—")

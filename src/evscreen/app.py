@@ -15,7 +15,7 @@ from evscreen.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
 from evscreen.drivers.base import Source
-from evscreen.drivers.registry import chosen_sources, load_source_class, simulating
+from evscreen.drivers.registry import chosen_sources, load_source_class, simulated_bus_config, simulating
 from evscreen.errors import EvscreenError, SourceUnavailable
 from evscreen.hostinfo import board_model, describe_platform, is_raspberry_pi
 from evscreen.server import TelemetryServer
@@ -84,9 +84,15 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
     state = VehicleState()
     settings = SettingsStore(data_dir() / SETTINGS_FILE)
     sources: list[Source] = []
+    sim = simulating(config, on_pi)
+    # Simulated mode: the car's frames cross a virtual bus of its own to the ordinary CAN source;
+    # both see [can] pointing there (the user's [can] section is for the real car), and both
+    # report themselves simulated.
+    source_config = simulated_bus_config(config) if sim else config
+    extra: dict[str, Any] = {"simulated": True} if sim else {}
     for name in chosen_sources(config, on_pi):
         try:
-            sources.append(load_source_class(name)(config, state))
+            sources.append(load_source_class(name)(source_config, state, **extra))
         except SourceUnavailable as exc:
             # Real hardware never falls back to simulated data: the source is reported offline.
             log.error("%s", exc)

@@ -252,6 +252,46 @@ def can_dump(ctx: typer.Context) -> None:
     raise typer.Exit(can_dump_main(list(ctx.args)))
 
 
+# --- simulate ----------------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    # Text, checked by the tool: a bad value is one line naming the option, like every error here.
+    duration: Optional[str] = typer.Option(None, "--duration", "-d", metavar="SECONDS",
+                                           help="Simulated seconds to drive (required)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="candump log to write, '-' for stdout (required)."),
+    seed: Optional[str] = typer.Option(None, "--seed", metavar="N",
+                                       help="Seed of the drive [default: simulation.seed]."),
+    drive_mode: str = typer.Option("normal", "--drive-mode", metavar="MODE", help="eco, normal or sport."),
+    regen_level: str = typer.Option("standard", "--regen-level", metavar="LEVEL", help="off, low, standard or high."),
+    charge_limit: str = typer.Option("80", "--charge-limit", metavar="PERCENT",
+                                     help="Charging stops at this SoC, 50-100."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
+    config_file: Optional[Path] = ConfigOption,
+) -> None:
+    """Drive the simulated car as fast as possible and write its CAN bus as a candump log.
+
+    The log (evscreen's own DBC) reads in `evscreen can-dump`, `cantools decode` and SavvyCAN.
+    Exit code 2 for bad arguments or a file that cannot be written.
+
+    \b
+    Examples:
+      evscreen simulate --duration 600 --output drive.log
+      evscreen simulate -d 3600 -o sport.log --seed 7 --drive-mode sport
+      evscreen simulate -d 60 -o - | cantools decode src/evscreen/dbc/evscreen.dbc
+    """
+    from evscreen.tools.simulate import run_simulate
+
+    try:
+        code = run_simulate(output, duration, seed, drive_mode, regen_level, charge_limit, force, config_file)
+    except KeyboardInterrupt:
+        _err("interrupted; no log written")
+        code = 130
+    raise typer.Exit(code)
+
+
 # --- config ------------------------------------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ DEFAULT_SIGNALS: dict[str, str] = {
     "ambient_temp": "FATC_Climate.AmbientTemp",
     "humidity": "FATC_Climate.CabinHumidity",
     "range_km": "VCU_Range.RangeKm",
+    "efficiency_score": "VCU_Range.EcoScore",
     "tire_pressure.front_left": "TPMS_TirePressures.TirePressure_FL",
     "tire_pressure.front_right": "TPMS_TirePressures.TirePressure_FR",
     "tire_pressure.rear_left": "TPMS_TirePressures.TirePressure_RL",

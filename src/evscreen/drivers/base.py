@@ -25,9 +25,13 @@ class Source(abc.ABC):
     #: Seconds without data after which the source is reported stale.
     stale_after: ClassVar[float] = 5.0
 
-    def __init__(self, config: Config, state: VehicleState) -> None:
+    def __init__(self, config: Config, state: VehicleState, *, simulated: bool | None = None) -> None:
+        """``simulated`` overrides the class's default: the CAN source reading the simulated car's
+        bus is the ordinary CAN source, reporting itself simulated."""
         self.config = config
         self.state = state
+        if simulated is not None:
+            self.simulated = simulated  # type: ignore[misc]
         state.register_source(self.name, simulated=self.simulated, stale_after=self.stale_after)
 
     @abc.abstractmethod

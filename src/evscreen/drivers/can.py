@@ -62,11 +62,12 @@ class CanStats:
 class CanSource(Source):
     name = "can"
 
-    def __init__(self, config: Config, state: VehicleState) -> None:
+    def __init__(self, config: Config, state: VehicleState, *, simulated: bool = False) -> None:
         cfg: CanConfig = config.can
         self.stale_after = cfg.timeout  # type: ignore[misc]  # per instance: the configured timeout
-        super().__init__(config, state)
-        check_interface(cfg.interface)
+        super().__init__(config, state, simulated=simulated)
+        if not simulated:  # the simulated car's bus is python-can's own `virtual`: no need to import it now
+            check_interface(cfg.interface)
         self.cfg = cfg
         self.bus_options = parse_options(cfg.options)
         self.decoder = load_decoder(cfg.dbc)
@@ -88,7 +89,8 @@ class CanSource(Source):
     def describe(self) -> str:
         c = self.cfg
         return (f"can: {c.interface} {c.channel} at {c.bitrate} bit/s, DBC {self.decoder.name} "
-                f"({len(self.decoder.messages)} messages, {len(self.signal_map.refs)} mapped fields) (real)")
+                f"({len(self.decoder.messages)} messages, {len(self.signal_map.refs)} mapped fields)"
+                f" ({'simulated' if self.simulated else 'real'})")
 
     @property
     def where(self) -> str:

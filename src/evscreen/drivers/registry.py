@@ -6,7 +6,10 @@ only to the person who enabled that source.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import itertools
+import os
 from typing import TYPE_CHECKING
 
 from evscreen.errors import SourceUnavailable
@@ -48,8 +51,32 @@ def simulating(config: Config, on_pi: bool) -> bool:
 
 
 def chosen_sources(config: Config, on_pi: bool) -> list[str]:
-    """Names of the sources to start: the simulated vehicle, or the enabled real ones."""
+    """Names of the sources to start: the simulated vehicle and the CAN source that decodes its
+    bus (see :func:`simulated_bus_config`), or the enabled real ones."""
     if simulating(config, on_pi):
-        return ["simulation"]
+        return ["simulation", "can"]
     # A source without a config section (connectivity) has nothing to wire: it always runs.
     return [name for name in REAL_SOURCES if getattr(getattr(config, name, None), "enabled", True)]
+
+
+_bus_numbers = itertools.count(1)
+
+
+def simulated_bus_config(config: Config) -> Config:
+    """The config the sources of a simulated run get: ``[can]`` describes the simulated car's own bus.
+
+    That is python-can's in-process ``virtual`` interface on a channel no other runtime uses,
+    evscreen's DBC and its default mapping, so the simulated vehicle sends onto it and the ordinary
+    CAN source decodes it. The user's ``[can]`` section describes the real car and is left out.
+    The bus is quiet for ``timeout`` after 2 simulated seconds without a frame (2 real seconds
+    at 1x and faster).
+    """
+    from evscreen.config import CanConfig
+
+    default = CanConfig()
+    timeout = min(600.0, default.timeout * max(1.0, 1.0 / config.simulation.speed))
+    can = dataclasses.replace(
+        default, enabled=True, interface="virtual", channel=f"evscreen-sim-{os.getpid()}-{next(_bus_numbers)}",
+        dbc=None, signals={}, options={}, timeout=timeout,
+    )
+    return dataclasses.replace(config, can=can)

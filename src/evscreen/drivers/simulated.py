@@ -1,9 +1,17 @@
-"""The simulated vehicle source: steps the vehicle and media models and writes their telemetry.
+"""The simulated vehicle source: steps the vehicle and media models and puts the car on a CAN bus.
 
 The models advance in fixed steps of simulated time (:data:`evscreen.sim.vehicle.STEP_S`), so a
 seed gives the same drive whatever the event loop's timing; ``simulation.speed`` sets how many
 simulated seconds pass per real second. The loop wakes at most every ``MAX_WAKE_S`` of real time
 and runs the steps that are due, carrying the remainder, so a fast simulation costs few wake-ups.
+
+The car reaches the telemetry the way a real one does: its ECUs' frames
+(:class:`evscreen.sim.can_frames.CarBus`, every message of evscreen's DBC at its cycle time in
+simulated time) go onto a python-can ``virtual`` bus, always virtual and private to this runtime,
+where the ordinary CAN source decodes them (:func:`evscreen.drivers.registry.simulated_bus_config`
+points both at the same channel). The simulator writes directly only what a real car does not
+put on CAN either: GPS (the GPS source's job in a real car), the phone's media player, and the
+head unit's own Wi-Fi and Bluetooth.
 """
 
 from __future__ import annotations
@@ -14,9 +22,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from evscreen.dbc.loader import load_decoder
+from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping
 from evscreen.drivers.base import MediaControl, Source
+from evscreen.sim.can_frames import CarBus
 from evscreen.sim.media import PLAYLIST, MediaPlayerModel
-from evscreen.sim.vehicle import STEP_S, VehicleModel
+from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs, gps_values
 
 if TYPE_CHECKING:
     from evscreen.config import Config
@@ -29,7 +40,12 @@ MIN_WAKE_S = 0.02  # ...and at least, however fast the simulation runs
 #: Real seconds of simulated time one wake-up may catch up on; beyond that (a stalled or
 #: overloaded machine) the backlog is dropped rather than run in one long burst.
 MAX_BEHIND_S = 2.0
-CONNECTIVITY = {"connectivity.wifi": True, "connectivity.bluetooth": True, "connectivity.can_bus": True}
+#: Frames per real second the simulated bus carries at most: every frame up to this rate (2.5x real
+#: time for evscreen's DBC); beyond it, only the latest frame of each message (and multiplexer
+#: value) per wake-up, which is all the CAN source would keep anyway.
+MAX_LIVE_FRAMES_PER_S = 1000.0
+#: The head unit's own links (connectivity.can_bus comes from the CAN source).
+CONNECTIVITY = {"connectivity.wifi": True, "connectivity.bluetooth": True}
 
 
 class SimulatedMedia(MediaControl):
@@ -69,14 +85,24 @@ class SimulatedVehicle(Source):
     simulated = True
     stale_after = 2.0
 
-    def __init__(self, config: Config, state: VehicleState) -> None:
-        super().__init__(config, state)
+    def __init__(self, config: Config, state: VehicleState, *, simulated: bool = True) -> None:
+        super().__init__(config, state, simulated=simulated)
         sim = config.simulation
         self.model = VehicleModel(sim.seed, charge_every=sim.charge_every, cabin_set_point=sim.cabin_set_point)
         self.player = MediaPlayerModel(track=sim.seed % len(PLAYLIST))
         self.media = SimulatedMedia(self.player, lambda: self.state.update(self.name, self.player.telemetry()))
         self.speed_factor = sim.speed
+        # The car speaks evscreen's DBC with the default mapping, on the channel config.can names
+        # (registry.simulated_bus_config gives the CAN source the same); the bus is always
+        # python-can's in-process ``virtual`` interface, so simulated frames never reach a real bus.
+        self.channel = config.can.channel
+        decoder = load_decoder()
+        signal_map = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), decoder)
+        self.car_bus = CarBus(decoder.spec, signal_map)
+        self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
+        self.frames_sent = 0
         self._behind_logged = False
+        self._epoch: float | None = None  # wall-clock time of simulated time 0
 
     def on_setting(self, name: str, value: Any) -> None:
         if name == "drive_mode":
@@ -91,7 +117,11 @@ class SimulatedVehicle(Source):
     def describe(self) -> str:
         factor = "" if self.speed_factor == 1.0 else f", {self.speed_factor:g}x real time"
         cycles = " + ".join(c.name.upper() for c in self.model.itinerary.cycles)
-        return f"{self.name}: simulated vehicle on {cycles} (seed {self.config.simulation.seed}{factor})"
+        rate = self.car_bus.frames_per_second * self.speed_factor
+        frames = (f"the latest frame of each message per wake-up (all would be {rate:,.0f} frames/s)"
+                  if self.latest_only else f"{rate:,.0f} frames/s")
+        return (f"{self.name}: simulated vehicle on {cycles} (seed {self.config.simulation.seed}{factor}), "
+                f"sending {frames} on virtual CAN channel {self.channel}")
 
     def step(self, steps: int) -> None:
         """Advance the car and the player by ``steps`` fixed steps."""
@@ -100,22 +130,59 @@ class SimulatedVehicle(Source):
             model.step(STEP_S)
             player.step(STEP_S)
 
-    def publish(self) -> None:
-        values = self.model.telemetry()
+    def publish(self, out: VehicleOutputs | None = None) -> None:
+        """Write what is not on the car's CAN bus: GPS, the media player, Wi-Fi and Bluetooth."""
+        values = gps_values(out or self.model.outputs())
         values.update(self.player.telemetry())
         values.update(CONNECTIVITY)
         self.state.update(self.name, values)
+
+    def transmit(self, bus: Any, until_s: float) -> int:
+        """Send the frames due before simulated time ``until_s``; returns how many."""
+        import can
+
+        frames = self.car_bus.frames_until(until_s, latest_only=self.latest_only)
+        epoch, factor = self._epoch or 0.0, self.speed_factor
+        send, message = bus.send, can.Message
+        for f in frames:
+            send(message(timestamp=epoch + f.timestamp / factor, arbitration_id=f.arbitration_id,
+                         is_extended_id=f.is_extended, data=f.data))
+        self.frames_sent += len(frames)
+        return len(frames)
 
     def wake_interval(self) -> float:
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
 
     async def run(self) -> None:
-        self.publish()
+        from evscreen.canbus import open_bus
+
+        # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
+        # In a thread: importing python-can takes a while, and the server is already answering.
+        opening = asyncio.ensure_future(asyncio.to_thread(
+            open_bus, "virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True}))
+        try:
+            bus = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
+            opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
+            raise
+        try:
+            await self._drive(bus)
+        finally:
+            bus.shutdown()
+
+    async def _drive(self, bus: Any) -> None:
+        out = self.model.outputs()
+        self.car_bus.update(out)
+        self.publish(out)
         interval = self.wake_interval()
         last = time.monotonic()
+        self._epoch = time.time() - self.model.time_s / self.speed_factor
         pending = 0.0  # simulated seconds due but not yet stepped
+        # The first frames go out at the first wake-up, soon, once the CAN source is listening.
+        wait = MIN_WAKE_S
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
+            wait = interval
             now = time.monotonic()
             pending += (now - last) * self.speed_factor
             last = now
@@ -129,6 +196,10 @@ class SimulatedVehicle(Source):
             if steps:
                 pending -= steps * STEP_S
                 self.step(steps)
-                self.publish()
+                out = self.model.outputs()
+                self.car_bus.update(out)
+                self.publish(out)
             else:
                 self.state.touch(self.name)
+            # Simulated time runs on between steps: frames keep their cycle times at any speed.
+            self.transmit(bus, self.model.time_s + pending)

@@ -101,6 +101,10 @@ class VehicleOutputs:
     battery_soh: float
     battery_ocv: float
     battery_temps_c: tuple[float, float, float]
+    battery_discharge_limit_w: float  # what the BMS allows now (both positive)
+    battery_charge_limit_w: float
+    energy_remaining_wh: float  # in the cells between 0 % and the SoC shown
+    energy_capacity_wh: float  # between 0 % and 100 % shown, at today's state of health
     aux_power_w: float
     hvac_power_w: float
     cabin_temp_c: float
@@ -351,6 +355,10 @@ class VehicleModel:
             battery_soh=battery.soh,
             battery_ocv=battery.ocv(),
             battery_temps_c=(temps[0], temps[1], temps[2]),
+            battery_discharge_limit_w=battery.discharge_limit_w(),
+            battery_charge_limit_w=battery.charge_limit_w(),
+            energy_remaining_wh=usable,
+            energy_capacity_wh=battery.energy_between_wh(0.0, 100.0),
             aux_power_w=self._aux,
             hvac_power_w=self._hvac,
             cabin_temp_c=self.cabin.temp_c,
@@ -383,35 +391,64 @@ class VehicleModel:
         return telemetry_values(self.outputs())
 
 
-def telemetry_values(out: VehicleOutputs) -> dict[str, Any]:
-    """Telemetry paths -> values (km/h, °C, psi, V, A, kW) for one :class:`VehicleOutputs`."""
+#: Decimal places a screen shows per telemetry path (``None``: an integer as it is).
+TELEMETRY_DIGITS: dict[str, int | None] = {
+    "speed": 1, "wheel_speed": 1, "battery_soc": 2, "battery_soh": 1, "battery_voltage": 1,
+    "battery_current": 1, "power_kw": 2, "motor_rpm": 0, "motor_temp": 1, "range_km": 1,
+    "efficiency_score": 1, "cabin_temp": 1, "ambient_temp": 1, "humidity": 1,
+    "gps.latitude": 7, "gps.longitude": 7, "gps.altitude": 1, "gps.satellites": None, "gps.speed_gps": 1,
+    "gps.heading": 1, "battery_cells.block_a": 1, "battery_cells.block_b": 1, "battery_cells.block_c": 1,
+    **{f"tire_pressure.{name}": 1 for name in TYRES},
+}
+
+
+def field_values(out: VehicleOutputs) -> dict[str, Any]:
+    """Telemetry paths -> values (km/h, °C, psi, V, A, kW) for one :class:`VehicleOutputs`, unrounded:
+    what the car's ECUs measure, before a bus's resolution or a screen's rounding."""
     kmh = out.speed_ms * 3.6
     values: dict[str, Any] = {
-        "speed": round(kmh, 1),
-        "wheel_speed": round(out.wheel_speed_ms * 3.6, 1),
-        "battery_soc": round(out.battery_soc, 2),
-        "battery_soh": round(out.battery_soh, 1),
-        "battery_voltage": round(out.battery_voltage, 1),
-        "battery_current": round(out.battery_current, 1),
-        "power_kw": round(out.battery_power_w / 1000.0, 2),
-        "motor_rpm": round(out.motor_rpm),
-        "motor_temp": round(out.motor_temp_c, 1),
-        "range_km": round(out.range_km, 1),
-        "efficiency_score": round(out.efficiency_score, 1),
-        "cabin_temp": round(out.cabin_temp_c, 1),
-        "ambient_temp": round(out.ambient_temp_c, 1),
-        "humidity": round(out.humidity, 1),
-        "gps.latitude": round(out.latitude, 7),
-        "gps.longitude": round(out.longitude, 7),
-        "gps.altitude": round(out.altitude_m, 1),
+        "speed": kmh,
+        "wheel_speed": out.wheel_speed_ms * 3.6,
+        "battery_soc": out.battery_soc,
+        "battery_soh": out.battery_soh,
+        "battery_voltage": out.battery_voltage,
+        "battery_current": out.battery_current,
+        "power_kw": out.battery_power_w / 1000.0,
+        "motor_rpm": out.motor_rpm,
+        "motor_temp": out.motor_temp_c,
+        "range_km": out.range_km,
+        "efficiency_score": out.efficiency_score,
+        "cabin_temp": out.cabin_temp_c,
+        "ambient_temp": out.ambient_temp_c,
+        "humidity": out.humidity,
+        "gps.latitude": out.latitude,
+        "gps.longitude": out.longitude,
+        "gps.altitude": out.altitude_m,
         "gps.satellites": out.satellites,
-        "gps.speed_gps": round(kmh, 1),
-        "gps.heading": round(out.heading_deg, 1),
-        "battery_cells.block_a": round(out.battery_temps_c[0], 1),
-        "battery_cells.block_b": round(out.battery_temps_c[1], 1),
-        "battery_cells.block_c": round(out.battery_temps_c[2], 1),
+        "gps.speed_gps": kmh,
+        "gps.heading": out.heading_deg,
+        "battery_cells.block_a": out.battery_temps_c[0],
+        "battery_cells.block_b": out.battery_temps_c[1],
+        "battery_cells.block_c": out.battery_temps_c[2],
     }
     for name, psi in zip(TYRES, out.tyre_pressures_psi):
-        values[f"tire_pressure.{name}"] = round(psi, 1)
+        values[f"tire_pressure.{name}"] = psi
     return values
 
+
+def telemetry_values(out: VehicleOutputs) -> dict[str, Any]:
+    """:func:`field_values` rounded as a screen shows them."""
+    return rounded(field_values(out))
+
+
+def gps_values(out: VehicleOutputs) -> dict[str, Any]:
+    """The ``gps.*`` paths of :func:`telemetry_values` alone: what a GPS receiver would report."""
+    return rounded({"gps.latitude": out.latitude, "gps.longitude": out.longitude, "gps.altitude": out.altitude_m,
+                    "gps.satellites": out.satellites, "gps.speed_gps": out.speed_ms * 3.6,
+                    "gps.heading": out.heading_deg})
+
+
+def rounded(values: dict[str, Any]) -> dict[str, Any]:
+    return {path: value if (digits := TELEMETRY_DIGITS[path]) is None
+            else round(value) if digits == 0 else round(value, digits)
+            for path, value in values.items()}
