@@ -60,8 +60,8 @@ def test_gps_unplugged_and_dht_failing_while_screens_keep_their_telemetry(
     rt = live_server(**{"simulation.mode": "off", "gps.enabled": True, "gps.port": receiver.path,
                         "dht11.enabled": True, "dht11.stale_after_failures": 2, "dht11.smoothing": 1})
     with caplog.at_level(logging.INFO), connect(rt.url) as ws:
-        live = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None,
-                          timeout=20)
+        live = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
+                          and m["gps"]["satellites"], timeout=20)
         assert live["gps"]["satellites"] > 0
 
         receiver.unplug()
@@ -78,8 +78,8 @@ def test_gps_unplugged_and_dht_failing_while_screens_keep_their_telemetry(
         receiver.plug()
         receiver.stream(M8N)
         plugged_at = time.monotonic()
-        back = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None,
-                          timeout=20)
+        back = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
+                          and m["gps"]["satellites"], timeout=20)
         recovered_in = time.monotonic() - plugged_at
 
         # Meanwhile the DHT11: a reading, two failures -> stale (the value kept), then fresh again.

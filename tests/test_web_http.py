@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from http import HTTPStatus
@@ -192,10 +193,14 @@ def test_healthz_is_503_when_a_started_source_goes_offline(live_server):
 
 def test_healthz_without_sources_is_ok(live_server):
     rt = live_server(**{"simulation.mode": "off"})
+    # The connectivity source (it always runs with real hardware and needs no device) has read once.
+    deadline = time.monotonic() + 10
+    while rt.runtime.state.describe_sources()["connectivity"]["state"] == "starting":
+        assert time.monotonic() < deadline, "the connectivity source never read the network interfaces"
+        time.sleep(0.02)
     status, _, body = get(http_url(rt, "/healthz"))
     report = json.loads(body)
     jsonschema.validate(report, HEALTH_SCHEMA)
-    # Only the connectivity source, which always runs with real hardware and needs no device.
     assert set(report["sources"]) <= {"connectivity"}
     assert (status, report["status"], report["problems"]) == (200, "ok", [])
 
