@@ -35,6 +35,18 @@ def watch(url: str) -> tuple[subprocess.Popen, int]:
     return proc, master
 
 
+def stop(proc: subprocess.Popen, master: int) -> None:
+    """Wait for the process to end, reading its terminal meanwhile (as a terminal would: a full pty
+    blocks the program's last writes), and kill it if it does not end."""
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        read_pty(master, 0.2)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(5)
+    os.close(master)
+
+
 def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
     server = live_server()
     proc, master = watch(server.url)
@@ -44,8 +56,7 @@ def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
         assert b"km/h" in screen
     finally:
         proc.send_signal(2)
-        proc.wait(10)
-        os.close(master)
+        stop(proc, master)
     assert proc.returncode in (0, 130)
 
 
@@ -58,5 +69,4 @@ def test_watch_waits_for_a_server_that_is_not_there():
         assert b"Traceback" not in screen
     finally:
         proc.kill()
-        proc.wait(10)
-        os.close(master)
+        stop(proc, master)
