@@ -22,8 +22,9 @@ import asyncio
 import io
 import json
 import logging
+import os
+import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from evscreen.config import load_config
@@ -34,17 +35,9 @@ from evscreen.sim.can_frames import drive_frames
 from evscreen.sim.vehicle import STEP_S
 from evscreen.state import VehicleState, build_telemetry
 
-REPEATS = 5
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import best_of  # noqa: E402
 
-
-def best_of(fn: Callable[[], int]) -> float:
-    """Seconds per operation: the best of REPEATS runs (the least disturbed by other work)."""
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        n = fn()
-        best = min(best, (time.perf_counter() - start) / n)
-    return best
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 
 from evscreen.config import load_config
 from evscreen.drivers.simulated import MIN_WAKE_S, SimulatedVehicle
@@ -26,19 +25,8 @@ from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import VehicleState, build_telemetry
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import best_of, figure# noqa: E402
 
-REPEATS = 5
-
-
-def best_of(fn: Callable[[], int]) -> float:
-    """Seconds per operation: the best of REPEATS runs (the least disturbed by other work)."""
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        n = fn()
-        best = min(best, (time.perf_counter() - start) / n)
-    return best
 
 
 def main() -> None:
