@@ -8,6 +8,8 @@ the likely cause and what to check. ``--json`` prints exactly one JSON object on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import json
 import math
@@ -63,6 +65,32 @@ class ProbeContext:
 
 
 ProbeFunction = Callable[[ProbeContext], ProbeResult]
+
+
+#: Seconds between two refreshes of a probe's live view.
+REFRESH_S = 0.25
+
+
+async def run_source(source: Any, duration: float, on_refresh: Callable[[float], bool | None]) -> float:
+    """Run a real source for ``duration`` seconds, as ``serve`` would, calling ``on_refresh(elapsed)``
+    every :data:`REFRESH_S` (it returns True to stop early: waiting longer cannot help). The source is
+    closed afterwards; a crash of its ``run()`` is raised. Returns the seconds it ran."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    task = asyncio.create_task(source.run())
+    try:
+        while (elapsed := loop.time() - started) < duration:
+            await asyncio.sleep(min(REFRESH_S, max(0.0, duration - elapsed)))
+            if task.done() or on_refresh(loop.time() - started):
+                break
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await source.close()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    return loop.time() - started
 
 
 def probe_names(target: str) -> list[str]:

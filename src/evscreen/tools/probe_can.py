@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from evscreen.drivers.can import CanSource
 from evscreen.state import VehicleState
-from evscreen.tools.probe import ProbeContext, ProbeResult, Rows
+from evscreen.tools.probe import ProbeContext, ProbeResult, Rows, run_source
 
 DEFAULT_DURATION_S = 3.0
-REFRESH_S = 0.25
 
 SOCKETCAN_ADVICE = [
     "bring the interface up: `sudo ip link set can0 up type can bitrate 500000` (the car's bus rate: "
@@ -38,19 +36,8 @@ def probe_can(ctx: ProbeContext) -> ProbeResult:
 async def _probe(ctx: ProbeContext, duration: float) -> ProbeResult:
     state = VehicleState()
     source = CanSource(ctx.config, state)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    task = asyncio.create_task(source.run())
-    try:
-        while (elapsed := loop.time() - started) < duration and not task.done():
-            await asyncio.sleep(min(REFRESH_S, max(0.0, duration - elapsed)))
-            ctx.show(_rows(source, state, loop.time() - started))
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await source.close()
-    return _verdict(source, state, loop.time() - started)
+    elapsed = await run_source(source, duration, lambda elapsed: ctx.show(_rows(source, state, elapsed)))
+    return _verdict(source, state, elapsed)
 
 
 def _rows(source: CanSource, state: VehicleState, elapsed: float) -> Rows:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from evscreen.drivers.gps import GpsSource, Problem
 from evscreen.nmea import Fix
 from evscreen.state import VehicleState
-from evscreen.tools.probe import ProbeContext, ProbeResult, Rows
+from evscreen.tools.probe import ProbeContext, ProbeResult, Rows, run_source
 
 DEFAULT_DURATION_S = 5.0
-REFRESH_S = 0.25
 
 # The troubleshooting list for GPS receivers on a Raspberry Pi (and USB receivers anywhere).
 UART_ADVICE = [
@@ -70,34 +68,22 @@ def probe_gps(ctx: ProbeContext) -> ProbeResult:
 
 
 async def _probe(ctx: ProbeContext, duration: float) -> ProbeResult:
-    state = VehicleState()
-    source = GpsSource(ctx.config, state)
+    source = GpsSource(ctx.config, VehicleState())
     fixes: list[Fix] = []
     source.listeners.append(fixes.append)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    task = asyncio.create_task(source.run())
     problems: list[Problem] = []
-    try:
-        while (elapsed := loop.time() - started) < duration:
-            await asyncio.sleep(min(REFRESH_S, max(0.0, duration - elapsed)))
-            if task.done():
-                break
-            if source.problem is not None and source.problem not in problems:
-                problems.append(source.problem)
-            ctx.show(_rows(source, fixes, loop.time() - started))
-            counters = source.feed.counters()
-            received = counters.get("sentences") or counters.get("reports")
-            if source.problem is not None and source.problem.cause in FATAL_AT_START and not received:
-                break  # waiting longer cannot make a missing or forbidden device appear
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await source.close()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
-    return _verdict(source, fixes, problems, loop.time() - started)
+
+    def refresh(elapsed: float) -> bool:
+        if source.problem is not None and source.problem not in problems:
+            problems.append(source.problem)
+        ctx.show(_rows(source, fixes, elapsed))
+        counters = source.feed.counters()
+        received = counters.get("sentences") or counters.get("reports")
+        # Waiting longer cannot make a missing or forbidden device appear.
+        return source.problem is not None and source.problem.cause in FATAL_AT_START and not received
+
+    elapsed = await run_source(source, duration, refresh)
+    return _verdict(source, fixes, problems, elapsed)
 
 
 def _rows(source: GpsSource, fixes: list[Fix], elapsed: float) -> Rows:
