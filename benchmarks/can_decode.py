@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from cantools.database.errors import DecodeError
-from evscreen.dbc.codegen import UnknownMux
+from evscreen.can.dbc.codegen import UnknownMux
 
 sys.path.insert(0, os.path.dirname(__file__))
 from benchlib import figure  # noqa: E402
@@ -29,7 +29,7 @@ def project_traffic(seconds: int) -> list[tuple[int, bool, bytes]]:
     """``seconds`` of evscreen's own bus, each message at its cycle time, with varying values."""
     import random
 
-    from evscreen.dbc.loader import load_database
+    from evscreen.can.dbc.loader import load_database
 
     db, _ = load_database()
     rng = random.Random(7)
@@ -44,7 +44,7 @@ def project_traffic(seconds: int) -> list[tuple[int, bool, bytes]]:
 
 
 def compare(label: str, frames: list[tuple[int, bool, bytes]], dbc: str | None, repeat: int) -> None:
-    from evscreen.dbc.loader import load_database, load_decoder
+    from evscreen.can.dbc.loader import load_database, load_decoder
 
     decoder = load_decoder(dbc, cache=False)
     db, _ = load_database(dbc)
@@ -107,7 +107,7 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from evscreen.canlog import open_log
+    from evscreen.can.logs import open_log
 
     frames = [(f.arbitration_id, f.is_extended, f.data) for f in open_log(args.log)]
     compare(f"real log {Path(args.log).name}", frames, args.dbc, args.repeat)

@@ -28,7 +28,7 @@ def frame_mix() -> list[Any]:
     """One second of evscreen's bus: each message as often as its GenMsgCycleTime says."""
     import can
 
-    from evscreen.dbc.loader import load_database
+    from evscreen.can.dbc.loader import load_database
 
     db, _ = load_database()
     frames = []

@@ -32,7 +32,7 @@ def run_server(port: int, naive: bool) -> None:
     """The server process: evscreen's runtime, with the fan-out swapped for the naive one if asked."""
     from evscreen.app import build_runtime
     from evscreen.config import load_config
-    from evscreen.server import TelemetryServer, dumps
+    from evscreen.server.websocket import TelemetryServer, dumps
 
     if naive:
         from evscreen.state import build_telemetry

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from evscreen.nmea import NmeaReader
+from evscreen.gps.nmea import NmeaReader
 
 sys.path.insert(0, os.path.dirname(__file__))
 from benchlib import figure  # noqa: E402

@@ -50,7 +50,7 @@ def run(changes: int, via_can: bool) -> list[float]:
 
     from evscreen.app import build_runtime
     from evscreen.config import load_config
-    from evscreen.dbc.loader import load_database
+    from evscreen.can.dbc.loader import load_database
 
     channel = f"bench-{os.getpid()}-{random.randrange(1 << 30)}"
     port = free_port()

@@ -13,7 +13,7 @@ import trustme
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from evscreen.access import check_bind, is_loopback, origin_allowed, presented_token, resolve_token, token_matches
+from evscreen.server.access import check_bind, is_loopback, origin_allowed, presented_token, resolve_token, token_matches
 from evscreen.config import ServerConfig
 from evscreen.errors import ConfigError
 
@@ -210,7 +210,7 @@ def test_refusals_are_logged_once_per_interval_with_a_count(live_server, caplog)
 
 
 def test_throttled_log_counts_what_it_held_back(caplog):
-    from evscreen.logthrottle import ThrottledLog
+    from evscreen.host.logthrottle import ThrottledLog
 
     now = [0.0]
     throttled = ThrottledLog(logging.getLogger("t"), 10.0, clock=lambda: now[0])

@@ -37,8 +37,8 @@ from fake_bluez import (
 )
 
 from evscreen.config import Config
-from evscreen.drivers import bluetooth as bt
-from evscreen.drivers.bluetooth import BluetoothSource, probe_bluetooth
+from evscreen.drivers.bluetooth import source as bt
+from evscreen.drivers.bluetooth.source import BluetoothSource, probe_bluetooth
 from evscreen.errors import CommandFailed
 from evscreen.state import VehicleState
 
@@ -395,9 +395,9 @@ def test_no_bus_at_all_is_offline_with_one_log_line_and_unavailable_commands(
                 failure = await fails(command)
                 assert failure.code == "unavailable" and "cannot reach the D-Bus system bus" in str(failure)
 
-    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth"):
+    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth.source"):
         asyncio.run(scenario())
-    assert len([r for r in caplog.records if r.name == "evscreen.drivers.bluetooth"]) == 1
+    assert len([r for r in caplog.records if r.name == "evscreen.drivers.bluetooth.source"]) == 1
     assert "retrying with backoff" in caplog.records[0].getMessage()
 
 
@@ -482,7 +482,7 @@ def test_the_bus_itself_going_away(system_bus: PrivateBus, bluez: FakeBluez, mon
             retries = source.reconnects
             await eventually(lambda: source.reconnects >= retries + 3)
 
-    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth"):
+    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth.source"):
         asyncio.run(scenario())
     # Depending on the order the dying daemon tells us things, bluetoothd vanishes first or not;
     # either way each fault is one line, not one per retry.

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evscreen.drivers.bluez_errors import command_failed
-from evscreen.drivers.bluez_objects import (
+from evscreen.drivers.bluetooth.errors import command_failed
+from evscreen.drivers.bluetooth.objects import (
     ADAPTER,
     CONTROL,
     DEVICE,

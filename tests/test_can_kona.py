@@ -21,9 +21,9 @@ else:  # pragma: no cover
 
 from canhelpers import KONA_DBC, KONA_LOG, wait_for
 from conftest import REPO, evscreen_cmd
-from evscreen.canlog import open_log
+from evscreen.can.logs import open_log
 from evscreen.config import load_config
-from evscreen.dbc.loader import load_database
+from evscreen.can.dbc.loader import load_database
 from evscreen.drivers.can import CanSource
 from evscreen.state import VehicleState, build_telemetry
 from test_can_source import LoopThread

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from evscreen.dbc.loader import load_database, load_decoder
-from evscreen.dbc.mapping import (
+from evscreen.can.dbc.loader import load_database, load_decoder
+from evscreen.can.dbc.mapping import (
     DEFAULT_SIGNALS,
     FEEDBACK_FIELDS,
     build_signal_map,

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from canhelpers import SlcanAdapter, slcan_frame, wait_for
 from conftest import recv_until
 from evscreen.config import load_config
-from evscreen.dbc.loader import load_database
+from evscreen.can.dbc.loader import load_database
 from evscreen.drivers.can import CanSource
 from evscreen.errors import ConfigError
 from evscreen.state import VehicleState, build_telemetry

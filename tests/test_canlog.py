@@ -9,7 +9,7 @@ import can
 import pytest
 
 from canhelpers import KONA_LOG
-from evscreen.canlog import DATA, ERROR, REMOTE, LogFrame, bus_matches, detect_format, open_log
+from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame, bus_matches, detect_format, open_log
 from evscreen.errors import LogFormatError
 
 MESSAGES = [

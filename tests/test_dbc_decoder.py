@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canhelpers import KONA_DBC
-from evscreen.dbc import PROJECT_DBC
-from evscreen.dbc.decoder import DbcDecoder
-from evscreen.dbc.loader import load_database, load_decoder
-from evscreen.dbc.spec import spec_from_cantools
+from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.dbc.decoder import DbcDecoder
+from evscreen.can.dbc.loader import load_database, load_decoder
+from evscreen.can.dbc.spec import spec_from_cantools
 
 PROJECT_DB, _ = load_database(PROJECT_DBC)
 KONA_DB, _ = load_database(KONA_DBC)

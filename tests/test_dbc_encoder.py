@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evscreen.dbc.encoder import MessageEncoder
-from evscreen.dbc.loader import load_database, load_decoder
+from evscreen.can.dbc.encoder import MessageEncoder
+from evscreen.can.dbc.loader import load_database, load_decoder
 
 DB, _ = load_database()
 DECODER = load_decoder()

@@ -11,8 +11,8 @@ import cantools
 import pytest
 
 from canhelpers import KONA_DBC
-from evscreen.dbc import PROJECT_DBC
-from evscreen.dbc.loader import load_decoder
+from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.dbc.loader import load_decoder
 from evscreen.errors import DbcError
 
 GOOD = """VERSION ""
@@ -111,7 +111,7 @@ def test_cache_serves_later_runs_without_cantools(tmp_path: Path) -> None:
     dbc = write(tmp_path, (KONA_DBC.read_text(encoding="utf-8")), "kona.dbc")
     first = load_decoder(dbc)
     code = (
-        "import sys; from evscreen.dbc.loader import load_decoder; "
+        "import sys; from evscreen.can.dbc.loader import load_decoder; "
         f"d = load_decoder({str(dbc)!r}); "
         "print(d.find(0x542).decode(bytes([0x9B,0,0,0,0,0,0,0]))['SocDisp'], 'cantools' in sys.modules, d.warnings)"
     )

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import REPO
 from evscreen.config import key_specs
-from evscreen.configdoc import configuration_markdown
+from evscreen.config.docs import configuration_markdown
 from evscreen.protocol import ACTIONS, ErrorCode
 from evscreen.state import telemetry_paths
 
@@ -33,7 +33,7 @@ def test_configuration_md_is_the_generated_text():
         first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
         pytest.fail(
             "docs/configuration.md does not match the config keys; regenerate it with\n"
-            "    python -m evscreen.configdoc > docs/configuration.md\n"
+            "    python -m evscreen.config.docs > docs/configuration.md\n"
             f"first difference at line {first + 1}:\n"
             f"  committed: {old[first] if first < len(old) else '(end of file)'}\n"
             f"  generated: {new[first] if first < len(new) else '(end of file)'}"

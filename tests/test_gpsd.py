@@ -22,8 +22,8 @@ import evscreen.drivers.gps as gps_driver
 import evscreen.drivers.gpsd as gpsd_driver
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
-from evscreen.gpsd_json import MAX_LINE, GpsdStream
-from evscreen.nmea import Fix
+from evscreen.gps.gpsd_json import MAX_LINE, GpsdStream
+from evscreen.gps.nmea import Fix
 from evscreen.state import VehicleState
 
 NMEA = REALDATA / "nmea"

@@ -10,7 +10,7 @@ from conftest import free_port
 from mqtt_broker import Mosquitto
 
 from evscreen.config import MqttConfig, load_config
-from evscreen.mqtt import probe_mqtt
+from evscreen.tools.probe.mqtt import round_trips as probe_mqtt
 
 
 def probe(duration: float = 0.0, **settings: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evscreen.nmea import ERROR_KINDS, Fix, NmeaReader, check_sentence, decode
+from evscreen.gps.nmea import ERROR_KINDS, Fix, NmeaReader, check_sentence, decode
 
 NMEA = REALDATA / "nmea"
 CHECKED_LOGS = ["neo-m8n.log", "beidou-bd.log"]
@@ -174,7 +174,7 @@ def test_nasty_corpus_is_skipped_counted_and_resynchronised() -> None:
     (b"GPGGA,\xe2\x82\xac*00", "binary"),
 ])
 def test_sentence_check_kinds(raw: bytes, kind: str) -> None:
-    from evscreen.nmea import NmeaError
+    from evscreen.gps.nmea import NmeaError
 
     with pytest.raises(NmeaError) as info:
         check_sentence(raw)
@@ -199,7 +199,7 @@ def test_lowercase_checksum_and_trailing_space_are_fine() -> None:
     "GPVTG,054.7,T,034.4,M,005.5,N,-10.2,K,A",                           # negative speed
 ])
 def test_malformed_fields_are_rejected(body: str) -> None:
-    from evscreen.nmea import NmeaError
+    from evscreen.gps.nmea import NmeaError
 
     with pytest.raises(NmeaError) as info:
         decode(with_checksum(body).decode())

@@ -12,7 +12,7 @@ import cantools
 from canhelpers import SlcanAdapter, slcan_frame
 
 from conftest import evscreen_cmd
-from evscreen.dbc import PROJECT_DBC
+from evscreen.can.dbc import PROJECT_DBC
 
 
 def write_config(tmp_path: Path) -> Path:

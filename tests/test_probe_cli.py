@@ -226,7 +226,7 @@ def _dht_verdict(events: list[Any]) -> ProbeResult:
     from evscreen.config import load_config
     from evscreen.drivers.dht11 import Dht11Source
     from evscreen.state import VehicleState
-    from evscreen.tools.probe_dht11 import _verdict
+    from evscreen.tools.probe.dht11 import _verdict
 
     source = Dht11Source(load_config(env={}).config, VehicleState())
     for event in events:

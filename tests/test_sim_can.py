@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evscreen.dbc.loader import load_decoder
-from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
+from evscreen.can.dbc.loader import load_decoder
+from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.sim.can_frames import CarBus, Frame, bus_fields, crc8_j1850, drive_frames, heading_change
 from evscreen.sim.vehicle import VehicleModel
 

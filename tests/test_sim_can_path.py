@@ -14,8 +14,8 @@ from websockets.sync.client import connect
 from conftest import recv_until
 from evscreen.app import build_runtime
 from evscreen.config import load_config
-from evscreen.dbc import PROJECT_DBC
-from evscreen.dbc.mapping import route_values
+from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.dbc.mapping import route_values
 
 CAN_MESSAGES = 12
 

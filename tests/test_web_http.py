@@ -19,11 +19,11 @@ from websockets.sync.client import connect
 from conftest import REPO, recv_json
 from evscreen import __version__
 from evscreen.state import SourceState
-from evscreen.web.assets import FILES, etag_matches
-from evscreen.web.health import health_report, mqtt_health
+from evscreen.server.web.assets import FILES, etag_matches
+from evscreen.server.web.health import health_report, mqtt_health
 
 HEALTH_SCHEMA = json.loads((REPO / "docs" / "schema" / "health.json").read_text())
-STATIC = REPO / "src" / "evscreen" / "web" / "static"
+STATIC = REPO / "src" / "evscreen" / "server" / "web" / "static"
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -105,7 +105,7 @@ def serve(
     import asyncio
 
     from evscreen.app import serve_forever
-    from evscreen.logsetup import configure_logging
+    from evscreen.host.logging_setup import configure_logging
 
     loaded = _load(
         config_file,
@@ -149,7 +149,7 @@ def send(
       evscreen send set_volume 0.7
       evscreen send connect_bluetooth 00:1A:7D:DA:71:13
     """
-    from evscreen.client import send_command
+    from evscreen.tools.client import send_command
     from evscreen.protocol import Rejected, command_from_text
 
     try:
@@ -174,7 +174,7 @@ def watch(
     ca_file: Optional[Path] = CaFileOption,
 ) -> None:
     """Watch live telemetry in the terminal, updating in place (Ctrl-C to quit)."""
-    from evscreen.client import check_url
+    from evscreen.tools.client import check_url
     from evscreen.tools.watch import watch_telemetry
 
     check_url(url)
@@ -280,7 +280,7 @@ def simulate(
     Examples:
       evscreen simulate --duration 600 --output drive.log
       evscreen simulate -d 3600 -o sport.log --seed 7 --drive-mode sport
-      evscreen simulate -d 60 -o - | cantools decode src/evscreen/dbc/evscreen.dbc
+      evscreen simulate -d 60 -o - | cantools decode src/evscreen/can/dbc/evscreen.dbc
     """
     from evscreen.tools.simulate import run_simulate
 
@@ -365,7 +365,7 @@ def service_install(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing unit file."),
 ) -> None:
     """Write a systemd unit for `evscreen serve`: Type=notify, watchdog, Restart=always, sandboxing."""
-    from evscreen.service import plan
+    from evscreen.host.systemd_unit import plan
 
     unit = plan(user_mode=user)
     if print_only:

@@ -21,11 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscreen.canbus import check_interface, open_bus, parse_options
-from evscreen.dbc import PROJECT_DBC
-from evscreen.dbc.codegen import UnknownMux
-from evscreen.dbc.loader import load_decoder
-from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
+from evscreen.can.bus import check_interface, open_bus, parse_options
+from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.dbc.codegen import UnknownMux
+from evscreen.can.dbc.loader import load_decoder
+from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.drivers.base import Source
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
-from evscreen.nmea import UNKNOWN_TELEMETRY, Fix, NmeaReader
+from evscreen.gps.nmea import UNKNOWN_TELEMETRY, Fix, NmeaReader
 
 if TYPE_CHECKING:
     from evscreen.config import Config

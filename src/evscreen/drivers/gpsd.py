@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from evscreen.drivers.gps import BACKOFF_MAX_S, BACKOFF_START_S, SILENCE_S, FixSink, Problem
-from evscreen.gpsd_json import WATCH_COMMAND, GpsdStream
+from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
 
 log = logging.getLogger(__name__)
 

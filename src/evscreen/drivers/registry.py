@@ -24,7 +24,7 @@ SOURCES: dict[str, str] = {
     "gps": "evscreen.drivers.gps:GpsSource",
     "dht11": "evscreen.drivers.dht11:Dht11Source",
     "connectivity": "evscreen.drivers.connectivity:ConnectivitySource",
-    "bluetooth": "evscreen.drivers.bluetooth:BluetoothSource",
+    "bluetooth": "evscreen.drivers.bluetooth.source:BluetoothSource",
 }
 
 #: Real sources, in start order, each enabled by ``[<name>] enabled = true``.

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from evscreen.dbc.loader import load_decoder
-from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping
+from evscreen.can.dbc.loader import load_decoder
+from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping
 from evscreen.drivers.base import MediaControl, Source
 from evscreen.sim.can_frames import CarBus
 from evscreen.sim.media import PLAYLIST, MediaPlayerModel
@@ -154,7 +154,7 @@ class SimulatedVehicle(Source):
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
 
     async def run(self) -> None:
-        from evscreen.canbus import open_bus
+        from evscreen.can.bus import open_bus
 
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
         # In a thread: importing python-can takes a while, and the server is already answering.

@@ -6,6 +6,5 @@
 from __future__ import annotations
 
 from evscreen.mqtt.bridge import MqttBridge
-from evscreen.mqtt.probe import probe_mqtt
 
-__all__ = ["MqttBridge", "probe_mqtt"]
+__all__ = ["MqttBridge"]

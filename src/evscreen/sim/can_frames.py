@@ -18,9 +18,9 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from evscreen.dbc.encoder import MessageEncoder
-from evscreen.dbc.mapping import SignalMap
-from evscreen.dbc.spec import DbcSpec
+from evscreen.can.dbc.encoder import MessageEncoder
+from evscreen.can.dbc.mapping import SignalMap
+from evscreen.can.dbc.spec import DbcSpec
 from evscreen.sim.motor import MotorParams
 from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs, field_values
 

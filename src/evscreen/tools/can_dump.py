@@ -1,6 +1,6 @@
 """``evscreen can-dump``: decode a live bus or a log file with a DBC, as a table, lines or JSON lines.
 
-Frames come from :mod:`evscreen.canlog` (files) or a python-can bus (live), are filtered by ID,
+Frames come from :mod:`evscreen.can.logs` (files) or a python-can bus (live), are filtered by ID,
 message and bus, decoded by the compiled decoder and printed. A summary goes to stderr at the end
 so that ``--format jsonl`` output stays clean for pipes.
 """
@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from evscreen.canlog import DATA, ERROR, REMOTE, LogFrame, bus_matches, open_log
-from evscreen.dbc.codegen import UnknownMux
-from evscreen.dbc.decoder import CompiledMessage, DbcDecoder
-from evscreen.dbc.spec import decimals
+from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame, bus_matches, open_log
+from evscreen.can.dbc.codegen import UnknownMux
+from evscreen.can.dbc.decoder import CompiledMessage, DbcDecoder
+from evscreen.can.dbc.spec import decimals
 from evscreen.errors import SourceUnavailable, UsageError
 
 FORMATS = ("table", "line", "jsonl")
@@ -516,7 +516,7 @@ def bus_frames(bus: Any, channel: str, idle_paint: Any = None) -> Iterator[LogFr
 
 
 def open_live_bus(interface: str, channel: str, bitrate: int, options: dict[str, Any]) -> Any:
-    from evscreen.canbus import check_interface, open_bus
+    from evscreen.can.bus import check_interface, open_bus
 
     check_interface(interface, "--interface")
     try:
@@ -577,7 +577,7 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, str]:
 def build_parser() -> Any:
     import argparse
 
-    from evscreen.canlog import FORMATS as LOG_FORMATS
+    from evscreen.can.logs import FORMATS as LOG_FORMATS
 
     parser = argparse.ArgumentParser(
         prog="evscreen can-dump",
@@ -629,8 +629,8 @@ def main(argv: list[str]) -> int:
 
 
 def run_can_dump(args: Any) -> int:
-    from evscreen.canbus import parse_options
-    from evscreen.dbc.loader import load_decoder
+    from evscreen.can.bus import parse_options
+    from evscreen.can.dbc.loader import load_decoder
 
     _log_to_stderr()
     fmt = args.fmt or ("table" if sys.stdout.isatty() else "line")

@@ -111,8 +111,8 @@ def record(model: VehicleModel, car_bus: CarBus, duration_s: float, out: TextIO,
 def build_car(seed: int, drive_mode: str, regen_level: str, charge_limit: int, charge_every: int,
               cabin_set_point: float) -> tuple[VehicleModel, CarBus]:
     """The simulated car and its bus, as ``evscreen serve`` builds them (evscreen's DBC, default mapping)."""
-    from evscreen.dbc.loader import load_decoder
-    from evscreen.dbc.mapping import build_signal_map, mapping_table, parse_mapping
+    from evscreen.can.dbc.loader import load_decoder
+    from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping
 
     model = VehicleModel(seed, charge_every=charge_every, cabin_set_point=cabin_set_point)
     model.set_drive_mode(drive_mode)

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evscreen.client import telemetry_stream
+from evscreen.tools.client import telemetry_stream
 from evscreen.errors import ServerUnreachable
 
 UNITS = {

@@ -1,6 +1,6 @@
 """Bluetooth media from a phone, through BlueZ on the D-Bus system bus (dbus-fast, asyncio).
 
-The source mirrors ``org.bluez``'s objects (:class:`~evscreen.drivers.bluez_objects.BluezObjects`)
+The source mirrors ``org.bluez``'s objects (:class:`~evscreen.drivers.bluetooth.objects.BluezObjects`)
 from one ``GetManagedObjects`` call, then keeps the mirror current from the signals BlueZ emits
 (``InterfacesAdded``/``InterfacesRemoved`` on ``/``, ``PropertiesChanged`` under ``/org/bluez``,
 and the bus's ``NameOwnerChanged`` for bluetoothd restarts). Nothing is polled: between two
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evscreen.drivers.base import BluetoothControl, MediaControl, Source
-from evscreen.drivers.bluez_errors import ADVICE_BLUETOOTHD, ADVICE_GROUP, ALREADY_DONE, command_failed, unavailable
-from evscreen.drivers.bluez_objects import (
+from evscreen.drivers.bluetooth.errors import ADVICE_BLUETOOTHD, ADVICE_GROUP, ALREADY_DONE, command_failed, unavailable
+from evscreen.drivers.bluetooth.objects import (
     DEVICE,
     PLAYER,
     TRANSPORT,
@@ -33,7 +33,7 @@ from evscreen.drivers.bluez_objects import (
     clean_text,
     volume_to_bluez,
 )
-from evscreen.drivers.dbus_system import (
+from evscreen.drivers.bluetooth.dbus_system import (
     BusUnavailable,
     DbusCallError,
     DbusLibraryMissing,

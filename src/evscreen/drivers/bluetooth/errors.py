@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evscreen.drivers.bluez_objects import clean_text
+from evscreen.drivers.bluetooth.objects import clean_text
 from evscreen.errors import CommandFailed
 from evscreen.protocol import ErrorCode
 

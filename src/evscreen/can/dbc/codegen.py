@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from evscreen.dbc.spec import MessageSpec, SignalSpec, bytes_needed, first_bit
+from evscreen.can.dbc.spec import MessageSpec, SignalSpec, bytes_needed, first_bit
 
 
 class UnknownMux(Exception):

@@ -13,12 +13,15 @@ from evscreen.config import MqttConfig
 from evscreen.errors import ConfigError
 from evscreen.mqtt.connection import ConnectFailed, Message, MqttConnection, NotConnected
 from evscreen.mqtt.options import BridgeOptions
+from evscreen.tools.probe import ProbeContext, ProbeResult
 
 #: Pause between round trips when probing for longer than one.
 ROUND_TRIP_PAUSE = 0.2
 
+DEFAULT_DURATION_S = 2.0
 
-async def probe_mqtt(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
+
+async def round_trips(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
     """Probe the broker of ``config`` (the ``[mqtt]`` section, or the whole config) for about
     ``duration`` seconds, at least one round trip; each wait for the broker (connecting, a test
     message coming back) is bounded by ``mqtt.connect_timeout``.
@@ -112,3 +115,12 @@ async def _await_echo(echoes: asyncio.Queue[Message], body: bytes, timeout: floa
             return False
         if message.payload == body:
             return True
+
+
+def probe_mqtt(ctx: ProbeContext) -> ProbeResult:
+    ctx.show([("broker", f"{ctx.config.mqtt.broker}:{ctx.config.mqtt.port}"), ("state", "connecting...")])
+    report = asyncio.run(round_trips(ctx.config, ctx.seconds(DEFAULT_DURATION_S)))
+    advice = report.get("advice")
+    return ProbeResult("mqtt", bool(report["ok"]), report["summary"], readings=report,
+                       cause=None if report["ok"] else report.get("error"),
+                       advice=[advice] if isinstance(advice, str) else list(advice or []))

@@ -11,7 +11,7 @@ DEFAULT_DURATION_S = 3.0
 
 
 def probe_bluetooth(ctx: ProbeContext) -> ProbeResult:
-    from evscreen.drivers.bluetooth import probe_bluetooth as watch_bluez
+    from evscreen.drivers.bluetooth.source import probe_bluetooth as watch_bluez
 
     report = asyncio.run(watch_bluez(ctx.config, ctx.seconds(DEFAULT_DURATION_S),
                                      on_update=lambda r: ctx.show(_rows(r))))

@@ -32,7 +32,7 @@ class Asset:
 
 def load_assets() -> dict[str, Asset]:
     """Every served file, by URL path."""
-    folder = resources.files("evscreen.web") / "static"
+    folder = resources.files("evscreen.server.web") / "static"
     assets = {}
     for path, name in FILES.items():
         body = (folder / name).read_bytes()

@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscreen.dbc.spec import decimals
+from evscreen.can.dbc.spec import decimals
 from evscreen.errors import ConfigError
 from evscreen.state import STATE_PATHS
 
 if TYPE_CHECKING:
-    from evscreen.dbc.decoder import CompiledMessage, DbcDecoder
+    from evscreen.can.dbc.decoder import CompiledMessage, DbcDecoder
 
 FEEDBACK_FIELDS: tuple[str, ...] = ("feedback.drive_mode", "feedback.regen_level", "feedback.charge_limit")
 
@@ -37,7 +37,7 @@ TARGET_FIELDS: frozenset[str] = frozenset(
     p for p in STATE_PATHS if not p.startswith("connectivity.")
 ) | frozenset(FEEDBACK_FIELDS)
 
-#: The mapping for evscreen's own DBC (``src/evscreen/dbc/evscreen.dbc``).
+#: The mapping for evscreen's own DBC (``src/evscreen/can/dbc/evscreen.dbc``).
 DEFAULT_SIGNALS: dict[str, str] = {
     "speed": "VCU_VehicleSpeed.VehicleSpeed",
     "wheel_speed": "ESC_Status.VehicleRefSpeed",

@@ -88,8 +88,8 @@ def plan(user_mode: bool) -> UnitPlan:
     if user_mode:
         import platformdirs
 
-        path = Path(platformdirs.user_config_dir("systemd")) / "user" / "evscreen.service"
+        path = Path(platformdirs.user_config_dir("systemd")) / "user" / "evscreen.host.systemd_unit"
     else:
-        path = SYSTEM_UNIT_DIR / "evscreen.service"
+        path = SYSTEM_UNIT_DIR / "evscreen.host.systemd_unit"
     return UnitPlan(path, unit_text(user_mode=user_mode, user=user, exec_cmd=exec_start(), writable=writable),
                     user_mode, tuple(writable))

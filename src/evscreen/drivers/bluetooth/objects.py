@@ -1,6 +1,6 @@
 """BlueZ's object tree as evscreen mirrors it, and the telemetry read from it (pure: no D-Bus here).
 
-The D-Bus client (:mod:`evscreen.drivers.bluetooth`) feeds :class:`BluezObjects` with the reply
+The D-Bus client (:mod:`evscreen.drivers.bluetooth.source`) feeds :class:`BluezObjects` with the reply
 of ``GetManagedObjects`` and with ``InterfacesAdded``, ``InterfacesRemoved`` and
 ``PropertiesChanged`` signals, already unwrapped into plain Python values. :meth:`BluezObjects.view`
 then answers what the screen wants to know: is the adapter there and powered, which device is

@@ -1,7 +1,7 @@
 """The compiled DBC decoder (pure: frames in, signal values out).
 
 :class:`DbcDecoder` holds one :class:`CompiledMessage` per DBC message, each with a generated
-decode function (:mod:`evscreen.dbc.codegen`). Values equal cantools'
+decode function (:mod:`evscreen.can.dbc.codegen`). Values equal cantools'
 ``decode_message(frame_id, data, decode_choices=False, allow_truncated=True)``; what cantools
 treats as errors, a real bus treats as normal and so do we:
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from evscreen.dbc import codegen
-from evscreen.dbc.codegen import UnknownMux
-from evscreen.dbc.spec import DbcSpec, MessageSpec, bytes_needed
+from evscreen.can.dbc import codegen
+from evscreen.can.dbc.codegen import UnknownMux
+from evscreen.can.dbc.spec import DbcSpec, MessageSpec, bytes_needed
 
 #: ``CAN_EFF_FLAG`` as candump, SocketCAN and DBC files set it on 29-bit identifiers.
 EXTENDED_FLAG = 0x80000000
@@ -109,7 +109,7 @@ class CompiledMessage:
     def function(self, nbytes: int | None = None, choices: bool = False) -> Any:
         """The generated function for payloads of exactly ``nbytes`` (default: the DBC length).
 
-        It raises :class:`~evscreen.dbc.codegen.UnknownMux` for an undefined multiplexer value;
+        It raises :class:`~evscreen.can.dbc.codegen.UnknownMux` for an undefined multiplexer value;
         tight loops call it directly instead of :meth:`decode`.
         """
         return self._variant(self.length if nbytes is None else min(nbytes, self.length), choices)
@@ -176,7 +176,7 @@ class DbcDecoder:
         """Frame ID -> generated decode function, for loops that cannot afford a method call per frame.
 
         Each function takes a payload of any length and returns the numeric signal values; it raises
-        :class:`~evscreen.dbc.codegen.UnknownMux` for an undefined multiplexer value.
+        :class:`~evscreen.can.dbc.codegen.UnknownMux` for an undefined multiplexer value.
         """
         return self._extended_fns if is_extended else self._standard_fns
 

@@ -6,6 +6,6 @@ connects back to the same port over WebSocket; ``/healthz`` is JSON for monitori
 
 from __future__ import annotations
 
-from evscreen.web.routes import install
+from evscreen.server.web.routes import install
 
 __all__ = ["install"]

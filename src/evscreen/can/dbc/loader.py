@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evscreen.dbc import PROJECT_DBC
-from evscreen.dbc.decoder import DbcDecoder, compile_spec
-from evscreen.dbc.spec import SPEC_VERSION, DbcSpec, spec_from_cantools
+from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.dbc.decoder import DbcDecoder, compile_spec
+from evscreen.can.dbc.spec import SPEC_VERSION, DbcSpec, spec_from_cantools
 from evscreen.errors import DbcError
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from evscreen import __version__
-from evscreen.web.assets import Asset, etag_matches, load_assets
-from evscreen.web.health import health_report, mqtt_health
+from evscreen.server.web.assets import Asset, etag_matches, load_assets
+from evscreen.server.web.health import health_report, mqtt_health
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection

@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 #: Probe name -> "module:function". ``all`` runs every one, in this order.
 PROBES: dict[str, str] = {
-    "can": "evscreen.tools.probe_can:probe_can",
-    "gps": "evscreen.tools.probe_gps:probe_gps",
-    "dht11": "evscreen.tools.probe_dht11:probe_dht11",
-    "bluetooth": "evscreen.tools.probe_bluetooth:probe_bluetooth",
-    "mqtt": "evscreen.tools.probe_mqtt:probe_mqtt",
+    "can": "evscreen.tools.probe.can:probe_can",
+    "gps": "evscreen.tools.probe.gps:probe_gps",
+    "dht11": "evscreen.tools.probe.dht11:probe_dht11",
+    "bluetooth": "evscreen.tools.probe.bluetooth:probe_bluetooth",
+    "mqtt": "evscreen.tools.probe.mqtt:probe_mqtt",
 }
 
 Rows = list[tuple[str, str]]
@@ -144,7 +144,7 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
             "ok": all(r.ok for r in results), "results": {r.probe: r.as_dict() for r in results}}
         print(json.dumps(doc, default=str), flush=True)
     else:
-        from evscreen.tools.probe_view import show_probe
+        from evscreen.tools.probe.view import show_probe
 
         for name in names:
             def run(show: Callable[[Rows], None], name: str = name) -> ProbeResult:

@@ -1,7 +1,7 @@
 """Encode DBC messages from physical signal values (pure: values in, payload bytes out).
 
-The counterpart of :mod:`evscreen.dbc.decoder`, built from the same cached
-:data:`~evscreen.dbc.spec.DbcSpec`, so a program that encodes (the simulated vehicle) needs no
+The counterpart of :mod:`evscreen.can.dbc.decoder`, built from the same cached
+:data:`~evscreen.can.dbc.spec.DbcSpec`, so a program that encodes (the simulated vehicle) needs no
 cantools either. Physical values become raw values exactly as cantools'
 ``Message.encode(..., scaling=True)`` computes them; where cantools refuses a value out of the
 signal's range, this encoder saturates it to the range, as a sensor's ECU does.
@@ -23,7 +23,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from evscreen.dbc.spec import MessageSpec, SignalSpec, first_bit
+from evscreen.can.dbc.spec import MessageSpec, SignalSpec, first_bit
 
 _FLOAT_PACK = {16: struct.Struct("<e").pack, 32: struct.Struct("<f").pack, 64: struct.Struct("<d").pack}
 

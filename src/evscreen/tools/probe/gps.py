@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from evscreen.drivers.gps import GpsSource, Problem
-from evscreen.nmea import Fix
+from evscreen.gps.nmea import Fix
 from evscreen.state import VehicleState
 from evscreen.tools.probe import ProbeContext, ProbeResult, Rows, run_source
 
