@@ -10,8 +10,8 @@ The car reaches the telemetry the way a real one does: its ECUs' frames
 simulated time) go onto a python-can ``virtual`` bus, always virtual and private to this runtime,
 where the ordinary CAN source decodes them (:func:`evscreen.drivers.registry.simulated_bus_config`
 points both at the same channel). The simulator writes directly only what a real car does not
-put on CAN either: GPS (the GPS source's job in a real car), the phone's media player, and the
-head unit's own Wi-Fi and Bluetooth. The phone obeys the screen's media commands and
+put on CAN either: GPS (the GPS source's job in a real car), the phone (its media player and
+Bluetooth link), and the head unit's own Wi-Fi. The phone obeys the screen's media commands and
 ``connect_bluetooth`` as a real one over BlueZ does (:class:`SimulatedMedia`,
 :class:`SimulatedBluetooth`), so a screen can be built and shown without a phone.
 """

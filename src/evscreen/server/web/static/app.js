@@ -298,7 +298,7 @@
       if (response.action === "set_theme") shown = value ? " light" : " dark";
       if (response.action === "set_volume" && isNum(value)) shown = " " + Math.round(value * 100) + " %";
     }
-    if (response.action === "connect_bluetooth") shown = " " + value + " connected";
+    if (response.action === "connect_bluetooth" && value) shown = " " + value + " connected";
     toast.textContent = ok ? name + shown : response.error || "the server refused " + name;
     toast.dataset.status = ok ? "success" : "error";
     toast.dataset.action = response.action || "";
