@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,9 +201,12 @@ def test_readme_links_every_doc_and_shows_the_dashboard():
     links = set(_links(REPO / "README.md"))
     for doc in sorted(DOCS.glob("*.md")) + [DOCS / "asyncapi.yaml"]:
         assert f"docs/{doc.name}" in links, f"README.md does not link docs/{doc.name}"
-    assert "docs/dashboard.png" in links
-    shot = DOCS / "dashboard.png"
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size < 300_000
+    for size in ("800x480", "1024x600", "1280x720"):  # the car screens it is made for
+        assert f"docs/dashboard-{size}.png" in links
+        shot = DOCS / f"dashboard-{size}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size < 300_000
+        width, height = struct.unpack(">II", shot.read_bytes()[16:24])  # the PNG's IHDR
+        assert f"{width}x{height}" == size
 
 
 @pytest.mark.parametrize("page", ["hardware.md", "deployment.md", "troubleshooting.md", "configuration.md"])

@@ -10,7 +10,14 @@ from sim_support import cached_run
 from evscreen.sim.body import atmospheric_pressure_psi
 from evscreen.sim.climate import relative_humidity
 from evscreen.sim.consumption import REFERENCE_WH_PER_KM, ConsumptionMeter, efficiency_score
-from evscreen.sim.media import PLAYLIST, RESTART_THRESHOLD_S, MediaPlayerModel
+from evscreen.sim.media import (
+    CONNECT_S,
+    PLAYLIST,
+    RESTART_THRESHOLD_S,
+    SIMULATED_PHONE_ADDRESS,
+    SIMULATED_PHONE_NAME,
+    MediaPlayerModel,
+)
 from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import STATE_PATHS
 
@@ -224,3 +231,50 @@ def test_drive_mode_and_regen_level_refuse_unknown_values() -> None:
         with pytest.raises(ValueError):
             setter(bad)  # type: ignore[arg-type]
     assert (model.drive_mode, model.regen_level) == ("normal", "standard")
+
+
+def test_connecting_another_phone_drops_the_current_one_then_connects_it() -> None:
+    player = MediaPlayerModel()
+    assert player.telemetry()["media.device_name"] == SIMULATED_PHONE_NAME
+    assert player.connect(SIMULATED_PHONE_ADDRESS.lower()) is True  # already connected: nothing to do
+    player.step(10.0)
+    assert player.connect("aa:bb:cc:dd:ee:ff") is False
+    gone = player.telemetry()
+    assert gone["media.connected"] is False and gone["connectivity.bluetooth"] is False
+    assert {k: v for k, v in gone.items() if k not in ("media.connected", "connectivity.bluetooth")} == {
+        "media.device_name": None, "media.track_title": None, "media.track_artist": None,
+        "media.duration": None, "media.position": None, "media.is_playing": None,
+    }
+    player.step(CONNECT_S / 2)
+    assert player.connect("AA:BB:CC:DD:EE:FF") is False  # on its way: the countdown is not restarted
+    player.step(CONNECT_S / 2 - STEP_S)
+    assert player.telemetry()["media.connected"] is False
+    player.step(STEP_S)
+    now = player.telemetry()
+    assert now["media.connected"] is True and now["connectivity.bluetooth"] is True
+    assert now["media.device_name"] == f"{SIMULATED_PHONE_NAME} AA:BB:CC:DD:EE:FF"
+    assert player.device_address == "AA:BB:CC:DD:EE:FF" and player.connecting is None
+    # Nothing played while no phone was connected; the new one plays the same playlist on.
+    assert now["media.position"] == 10.0 and now["media.is_playing"] is True
+    assert player.connect("AA:BB:CC:DD:EE:FF") is True
+
+
+def test_a_phone_connection_given_up_leaves_none_connected() -> None:
+    player = MediaPlayerModel()
+    player.connect("00:1A:7D:DA:71:13")
+    player.step(CONNECT_S / 2)
+    player.connect("00:1A:7D:DA:71:14")  # another phone instead: its own full countdown
+    player.step(CONNECT_S / 2)
+    assert player.connecting == "00:1A:7D:DA:71:14" and not player.connected
+    player.cancel_connect()
+    player.step(CONNECT_S * 2)
+    assert player.telemetry()["media.connected"] is False and player.connecting is None
+
+
+@pytest.mark.parametrize("address", ["", "AA:BB:CC:DD:EE", "GG:BB:CC:DD:EE:FF", "AA-BB-CC-DD-EE-FF", None, 12,
+                                     "AA:BB:CC:DD:EE:FF\n", "AA:BB:CC:DD:EE:FF:00"])
+def test_connecting_a_phone_needs_a_mac_address(address) -> None:
+    player = MediaPlayerModel()
+    with pytest.raises(ValueError, match="device_address must be a MAC address"):
+        player.connect(address)
+    assert player.connected and player.connecting is None

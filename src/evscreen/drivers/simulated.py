@@ -10,8 +10,10 @@ The car reaches the telemetry the way a real one does: its ECUs' frames
 simulated time) go onto a python-can ``virtual`` bus, always virtual and private to this runtime,
 where the ordinary CAN source decodes them (:func:`evscreen.drivers.registry.simulated_bus_config`
 points both at the same channel). The simulator writes directly only what a real car does not
-put on CAN either: GPS (the GPS source's job in a real car), the phone's media player, and the
-head unit's own Wi-Fi and Bluetooth.
+put on CAN either: GPS (the GPS source's job in a real car), the phone (its media player and
+Bluetooth link), and the head unit's own Wi-Fi. The phone obeys the screen's media commands and
+``connect_bluetooth`` as a real one over BlueZ does (:class:`SimulatedMedia`,
+:class:`SimulatedBluetooth`), so a screen can be built and shown without a phone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping
-from evscreen.drivers.base import MediaControl, Source
+from evscreen.drivers.base import BluetoothControl, MediaControl, Source
+from evscreen.drivers.bluetooth.dbus_system import within
+from evscreen.errors import CommandFailed
+from evscreen.protocol import ErrorCode
 from evscreen.sim.can_frames import CarBus
 from evscreen.sim.media import PLAYLIST, MediaPlayerModel
 from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs, gps_values
@@ -44,8 +49,8 @@ MAX_BEHIND_S = 2.0
 #: time for evscreen's DBC); beyond it, only the latest frame of each message (and multiplexer
 #: value) per wake-up, which is all the CAN source would keep anyway.
 MAX_LIVE_FRAMES_PER_S = 1000.0
-#: The head unit's own links (connectivity.can_bus comes from the CAN source).
-CONNECTIVITY = {"connectivity.wifi": True, "connectivity.bluetooth": True}
+#: The head unit's own Wi-Fi (connectivity.bluetooth comes with the phone, can_bus from the CAN source).
+CONNECTIVITY = {"connectivity.wifi": True}
 
 
 class SimulatedMedia(MediaControl):
@@ -60,24 +65,71 @@ class SimulatedMedia(MediaControl):
     def volume(self) -> float:
         return self.model.volume
 
+    def _phone(self) -> MediaPlayerModel:
+        if not self.model.connected:  # the words of the real Bluetooth source
+            raise CommandFailed(ErrorCode.UNAVAILABLE.value, "no phone is connected over Bluetooth")
+        return self.model
+
     async def play(self) -> None:
-        self.model.play()
+        self._phone().play()
         self.on_change()
 
     async def pause(self) -> None:
-        self.model.pause()
+        self._phone().pause()
         self.on_change()
 
     async def next_track(self) -> None:
-        self.model.next_track()
+        self._phone().next_track()
         self.on_change()
 
     async def previous_track(self) -> None:
-        self.model.previous_track()
+        self._phone().previous_track()
         self.on_change()
 
     async def set_volume(self, volume: float) -> None:
-        self.model.set_volume(volume)
+        self._phone().set_volume(volume)
+
+
+class SimulatedBluetooth(BluetoothControl):
+    """``connect_bluetooth`` for the simulated phone: like BlueZ's ``Device1.Connect``, it answers
+    once the device is connected, which the player model decides as simulated time passes; the
+    vehicle's loop calls :meth:`settle` after each step. ``timeout`` is ``bluetooth.connect_timeout``,
+    as for a real adapter."""
+
+    def __init__(self, model: MediaPlayerModel, on_change: Callable[[], None], timeout: float) -> None:
+        self.model = model
+        self.on_change = on_change
+        self.timeout = timeout
+        self._waiting: list[tuple[str, asyncio.Future[None]]] = []
+
+    async def connect(self, address: str) -> None:
+        address = address.upper()
+        if self.model.connect(address):
+            return  # already connected: BlueZ answers AlreadyConnected, which is success
+        self.on_change()  # the previous phone is gone from the next telemetry
+        for other, waiter in self._waiting:
+            if other != address and not waiter.done():
+                waiter.set_exception(CommandFailed(
+                    ErrorCode.UNAVAILABLE.value, f"connecting {other} was abandoned: connecting {address} instead"))
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append((address, waiter))
+        try:
+            await within(waiter, self.timeout)
+        except asyncio.TimeoutError:
+            if self.model.connecting == address:
+                self.model.cancel_connect()
+            raise CommandFailed(ErrorCode.UNAVAILABLE.value,
+                                f"connecting {address} failed: not connected within {self.timeout:g} s") from None
+        finally:
+            self._waiting.remove((address, waiter))
+        log.info("simulated Bluetooth: connected %s", address)
+
+    def settle(self) -> None:
+        """Answer the callers whose device is now connected."""
+        model = self.model
+        for address, waiter in self._waiting:
+            if model.connected and address == model.device_address and not waiter.done():
+                waiter.set_result(None)
 
 
 class SimulatedVehicle(Source):
@@ -90,7 +142,8 @@ class SimulatedVehicle(Source):
         sim = config.simulation
         self.model = VehicleModel(sim.seed, charge_every=sim.charge_every, cabin_set_point=sim.cabin_set_point)
         self.player = MediaPlayerModel(track=sim.seed % len(PLAYLIST))
-        self.media = SimulatedMedia(self.player, lambda: self.state.update(self.name, self.player.telemetry()))
+        self.media = SimulatedMedia(self.player, self.publish_phone)
+        self.bluetooth = SimulatedBluetooth(self.player, self.publish_phone, config.bluetooth.connect_timeout)
         self.speed_factor = sim.speed
         # The car speaks evscreen's DBC with the default mapping, on the channel config.can names
         # (registry.simulated_bus_config gives the CAN source the same); the bus is always
@@ -124,14 +177,18 @@ class SimulatedVehicle(Source):
                 f"sending {frames} on virtual CAN channel {self.channel}")
 
     def step(self, steps: int) -> None:
-        """Advance the car and the player by ``steps`` fixed steps."""
+        """Advance the car and the phone by ``steps`` fixed steps."""
         model, player = self.model, self.player
         for _ in range(steps):
             model.step(STEP_S)
             player.step(STEP_S)
 
+    def publish_phone(self) -> None:
+        """The phone's state at once, so the next telemetry after a command's response shows its effect."""
+        self.state.update(self.name, self.player.telemetry())
+
     def publish(self, out: VehicleOutputs | None = None) -> None:
-        """Write what is not on the car's CAN bus: GPS, the media player, Wi-Fi and Bluetooth."""
+        """Write what is not on the car's CAN bus: GPS, the phone (media, Bluetooth) and Wi-Fi."""
         values = gps_values(out or self.model.outputs())
         values.update(self.player.telemetry())
         values.update(CONNECTIVITY)
@@ -199,6 +256,7 @@ class SimulatedVehicle(Source):
                 out = self.model.outputs()
                 self.car_bus.update(out)
                 self.publish(out)
+                self.bluetooth.settle()  # after publish: a connect's answer follows the telemetry showing it
             else:
                 self.state.touch(self.name)
             # Simulated time runs on between steps: frames keep their cycle times at any speed.

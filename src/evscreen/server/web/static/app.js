@@ -204,12 +204,14 @@
       const state = document.createElement("span");
       state.className = "src-state";
       state.textContent = text(info.state);
-      li.append(dot, label, age, state);
+      li.append(dot, label, state, age);
       if (info.detail) {
+        age.textContent += " · ";
         const detail = document.createElement("span");
         detail.className = "src-detail";
         detail.textContent = info.detail;
-        li.append(detail);
+        li.title = info.detail;
+        age.append(detail);
       }
       return li;
     }) : [Object.assign(document.createElement("li"), { className: "muted", textContent: "no sources " + DASH })];
@@ -226,6 +228,9 @@
   const pending = new Map(); // request_id -> {resolve, timer}
   let nextId = 1;
   const RESPONSE_TIMEOUT_MS = 5000;
+  // connect_bluetooth answers once the phone is connected: up to bluetooth.connect_timeout
+  // (at most 300 s) on a real adapter.
+  const TIMEOUT_MS = { connect_bluetooth: 305000 };
 
   /** Send one raw command object; resolves with the server's response (or a local error). */
   function send(command) {
@@ -239,7 +244,7 @@
       const timer = setTimeout(() => {
         pending.delete(id);
         resolve({ type: "response", action, status: "error", error: "no response from the server" });
-      }, RESPONSE_TIMEOUT_MS);
+      }, TIMEOUT_MS[action] || RESPONSE_TIMEOUT_MS);
       pending.set(id, { resolve, timer });
       ws.send(JSON.stringify(Object.assign({}, command, { request_id: id })));
     });
@@ -293,12 +298,36 @@
       if (response.action === "set_theme") shown = value ? " light" : " dark";
       if (response.action === "set_volume" && isNum(value)) shown = " " + Math.round(value * 100) + " %";
     }
+    if (response.action === "connect_bluetooth" && value) shown = " " + value + " connected";
     toast.textContent = ok ? name + shown : response.error || "the server refused " + name;
     toast.dataset.status = ok ? "success" : "error";
     toast.dataset.action = response.action || "";
     toast.classList.add("show");
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => toast.classList.remove("show"), ok ? 2500 : 8000);
+  }
+
+  function showPending(message) {
+    const toast = $("#toast");
+    toast.textContent = message;
+    toast.dataset.status = "pending";
+    toast.classList.add("show");
+    clearTimeout(toastTimer);
+  }
+
+  function openSettings(open) {
+    $("#settings").hidden = !open;
+    $("#open-settings").setAttribute("aria-expanded", String(open));
+    if (open) $("#close-settings").focus();
+  }
+
+  function selectTab(selected) {
+    for (const tab of $$('[role="tab"]')) {
+      const on = tab === selected;
+      tab.setAttribute("aria-selected", String(on));
+      tab.tabIndex = on ? 0 : -1;
+      document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
+    }
   }
 
   function holdWhilePressed(input) {
@@ -354,7 +383,25 @@
     });
     $("#bt-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      command("connect_bluetooth", $("#bt-address").value.trim(), event.currentTarget, "device_address");
+      const address = $("#bt-address").value.trim();
+      showPending("Connecting " + address + "…");
+      command("connect_bluetooth", address, event.currentTarget, "device_address");
+    });
+    $("#open-settings").addEventListener("click", () => openSettings($("#settings").hidden));
+    $("#close-settings").addEventListener("click", () => openSettings(false));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !$("#settings").hidden) openSettings(false);
+    });
+    const tabs = $$('[role="tab"]');
+    tabs.forEach((tab, i) => {
+      tab.addEventListener("click", () => selectTab(tab));
+      tab.addEventListener("keydown", (event) => {
+        const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+        if (!step) return;
+        const next = tabs[(i + step + tabs.length) % tabs.length];
+        selectTab(next);
+        next.focus();
+      });
     });
     $("#token-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -368,7 +415,30 @@
   let ws = null;
   let attempt = 0;
   let lastMessageAt = 0;
-  let interval = 1000; // observed telemetry interval, for the silence watchdog
+  let interval = 1000; // the server's telemetry interval as measured (ms), for the silence watchdog
+
+  // The interval the server sends telemetry at, from the timestamps it puts on them (its own
+  // clock: no network or browser jitter), as the median of the latest gaps. The first message of
+  // a connection is sent on connect, off the server's schedule, so the gap after it is no
+  // interval; responses to commands are not telemetry and do not count.
+  const GAPS_KEPT = 7;
+  let gaps = [];
+  let stampOfLast = null; // server time (ms) of the previous scheduled telemetry
+  let telemetryCount = 0; // on this connection
+
+  function measureInterval(message) {
+    const stamp = Date.parse(message.timestamp);
+    telemetryCount += 1;
+    if (!isFinite(stamp)) return;
+    if (telemetryCount > 2 && stampOfLast !== null && stamp > stampOfLast) {
+      gaps = gaps.concat([stamp - stampOfLast]).slice(-GAPS_KEPT);
+      const sorted = gaps.slice().sort((a, b) => a - b);
+      interval = sorted[Math.floor(sorted.length / 2)];
+      const seconds = interval / 1000; // two significant digits: 1.0, 0.50, 0.020 (a ms either way is jitter)
+      $("#rate").textContent = seconds < 100 ? seconds.toPrecision(2) : seconds.toFixed(0);
+    }
+    if (telemetryCount >= 2) stampOfLast = stamp;
+  }
 
   function setLink(state, label) {
     const link = $(".link");
@@ -392,6 +462,9 @@
     socket.addEventListener("open", () => {
       opened = true;
       attempt = 0;
+      telemetryCount = 0;
+      stampOfLast = null;
+      gaps = [];
       lastMessageAt = Date.now();
       $("#banner").hidden = true;
       setLink("live", "live");
@@ -405,9 +478,8 @@
         return;
       }
       if (message && message.type === "telemetry") {
-        if (lastMessageAt) interval = interval * 0.8 + Math.min(now - lastMessageAt, 60000) * 0.2;
+        measureInterval(message);
         render(message);
-        $("#rate").textContent = (interval / 1000).toFixed(interval < 1000 ? 2 : 1);
       } else if (message && message.type === "response") {
         onResponse(message);
       }
