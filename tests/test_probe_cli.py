@@ -55,7 +55,7 @@ def dht_env(tmp_path: Path, **script: Any) -> dict[str, str]:
 
 def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
     receiver.stream(M8N_LOOP)
-    result = probe("gps", "--port", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
+    result = probe("gps", "--device", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
     assert result.returncode == 0, result.stderr
     doc = one_json_object(result.stdout)
     assert doc["probe"] == "gps" and doc["ok"] is True and doc["cause"] is None
@@ -69,13 +69,13 @@ def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
 
 def test_gps_probe_live_view_and_verdict(receiver: PtyReceiver) -> None:
     receiver.stream(M8N_LOOP)
-    result = probe("gps", "--port", receiver.path, "--duration", "1.5")
+    result = probe("gps", "--device", receiver.path, "--duration", "1.5")
     assert result.returncode == 0, result.stderr
     assert "✔ gps works: 3D fix at 44.06" in result.stdout
 
 
 def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
-    result = probe("gps", "--port", str(tmp_path / "ttyUSB9"), "--json")
+    result = probe("gps", "--device", str(tmp_path / "ttyUSB9"), "--json")
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
     assert doc["ok"] is False and doc["summary"].endswith("ttyUSB9: no such device")
@@ -83,12 +83,12 @@ def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
     assert any("enable_uart=1" in line for line in doc["advice"])
     assert any("dtoverlay=disable-bt" in line for line in doc["advice"])
     assert doc["duration_s"] < 5  # it does not wait for a device that is not there
-    shown = probe("gps", "--port", str(tmp_path / "ttyUSB9"))
+    shown = probe("gps", "--device", str(tmp_path / "ttyUSB9"))
     assert shown.returncode == 1 and "✘ gps does not work" in shown.stdout and "likely cause" in shown.stdout
 
 
 def test_gps_probe_silent_receiver(receiver: PtyReceiver) -> None:
-    doc = one_json_object(probe("gps", "--port", receiver.path, "--duration", "1", "--json").stdout)
+    doc = one_json_object(probe("gps", "--device", receiver.path, "--duration", "1", "--json").stdout)
     assert doc["ok"] is False and doc["cause"] == "nothing at all comes from the receiver"
     assert any("TX → Pi RX" in line for line in doc["advice"])
     assert any("console=serial0" in line for line in doc["advice"])
@@ -96,7 +96,7 @@ def test_gps_probe_silent_receiver(receiver: PtyReceiver) -> None:
 
 def test_gps_probe_wrong_baud_rate(receiver: PtyReceiver) -> None:
     receiver.stream([bytes([0xE0, 0x78, 0x80 | i, 0xF8, 0x1C]) * 10 for i in range(30)])
-    result = probe("gps", "--port", receiver.path, "--duration", "1", "--json")
+    result = probe("gps", "--device", receiver.path, "--duration", "1", "--json")
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
     assert doc["cause"] == "bytes arrive but none is a valid NMEA sentence"
@@ -178,7 +178,7 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     receiver.stream(M8N_LOOP)
     env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
     env["EVSCREEN_MQTT__PORT"] = str(free_port())  # surely no broker there
-    result = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    result = probe("all", "--device", receiver.path, "--duration", "1.2", "--json", env=env)
     doc = one_json_object(result.stdout)
     assert list(doc["results"]) == list(PROBES)
     assert doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is True
@@ -187,7 +187,7 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     assert doc["results"]["mqtt"]["ok"] is False  
     assert doc["ok"] is False and result.returncode == 1
     env = dht_env(tmp_path, frames=["absent"])
-    failing = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    failing = probe("all", "--device", receiver.path, "--duration", "1.2", "--json", env=env)
     assert failing.returncode == 1
     doc = one_json_object(failing.stdout)
     assert doc["ok"] is False and doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is False
