@@ -294,7 +294,7 @@ def test_table_fits_the_terminal_and_cuts_nothing(columns: int | None) -> None:
     decoder = load_decoder(KONA_DBC)
     rows = _last_frame_per_row()
     assert {bus for bus, _, _ in rows} == {"0", "1"}
-    for (bus, frame_id, extended), record in rows.items():
+    for (_, frame_id, extended), record in rows.items():
         assert id_text(frame_id, extended) in words, (frame_id, out)  # the whole ID, never cut
         message = decoder.find(frame_id, extended)
         if message is None:

@@ -32,8 +32,20 @@ class IdRecord:
     parts of its output line, and its counts. ``frames`` counts every frame read, ``decoded`` those
     shown and decoded; since the filters decide per record, every frame of an accepted record is shown."""
 
-    __slots__ = ("message", "accepted", "prefix", "label", "formatter", "decode", "length",
-                 "frames", "decoded", "short", "bad_mux", "rendered")
+    __slots__ = (
+        "accepted",
+        "bad_mux",
+        "decode",
+        "decoded",
+        "formatter",
+        "frames",
+        "label",
+        "length",
+        "message",
+        "prefix",
+        "rendered",
+        "short",
+    )
 
     def __init__(self, message: CompiledMessage | None, accepted: bool, channel: str, frame_id: int,
                  extended: bool, choices: bool) -> None:

@@ -114,7 +114,7 @@ class SnifferTable:
                                      ("count", count_w, "right"), ("rate", rate_w, "right"), ("DLC", 3, "right"),
                                      ("data", data_w, "left"), ("signals", signals_w, "left")):
                 table.add_column(name, justify=justify, width=w, overflow="fold")  # type: ignore[arg-type]
-            for row, c in zip(rows, cells):
+            for row, c in zip(rows, cells, strict=True):
                 table.add_row(row.channel, row.id, row.name, c.count, c.rate, str(len(row.data)),
                               _data(row, data_w), c.signals(signals_w), style=c.style)
             return table
@@ -127,7 +127,7 @@ class SnifferTable:
         table.add_column("data\nsignals", justify="left", width=third_w, overflow="fold")
         from rich.text import Text
 
-        for row, c in zip(rows, cells):
+        for row, c in zip(rows, cells, strict=True):
             last = [_data(row, third_w), c.signals(third_w)]
             table.add_row(Text(f"{row.id}\n{row.channel}"), Text(f"{row.name}\n{c.count_rate}"),
                           Text("\n").join([t for t in last if t.plain]), style=c.style)
