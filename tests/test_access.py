@@ -104,7 +104,7 @@ def test_send_with_token(live_server):
     assert run("send", "play_music", "--url", server.url, "--token", TOKEN).returncode == 0
     assert run("send", "play_music", "--url", server.url, env={"EVSCREEN_TOKEN": TOKEN}).returncode == 0
     refused = run("send", "play_music", "--url", server.url)
-    assert refused.returncode == 2 and "missing or wrong token" in refused.stderr
+    assert refused.returncode == 3 and "missing or wrong token" in refused.stderr
 
 
 def test_serve_refuses_a_network_address_without_token(port):
@@ -141,10 +141,10 @@ def test_wss_with_token_and_ca(live_server, tls_files):
     ok = run("send", "set_drive_mode", "sport", "--url", url, "--token", TOKEN, "--ca-file", str(tls_files / "ca.pem"))
     assert ok.returncode == 0, ok.stderr
     unverified = run("send", "play_music", "--url", url, "--token", TOKEN)
-    assert unverified.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in unverified.stderr
+    assert unverified.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in unverified.stderr
     assert "Traceback" not in unverified.stderr
     plain = run("send", "play_music", "--url", server.url, "--token", TOKEN, "--timeout", "3")
-    assert plain.returncode == 2
+    assert plain.returncode == 3
 
 
 def test_tls_config_errors(tmp_path, port):

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from canhelpers import KONA_DBC, KONA_LOG, SlcanAdapter, slcan_frame
 from conftest import evscreen_cmd
-from evscreen.can.logs import LogFrame
+
 from evscreen.can.dbc.loader import load_database, load_decoder
-from evscreen.tools.can_dump import DumpOptions, FrameFilter, SnifferTable, Summary, parse_id_filters
+from evscreen.can.logs import LogFrame
+from evscreen.tools.can_dump.counting import Tally
+from evscreen.tools.can_dump.filters import FrameFilter, parse_id_filters
+from evscreen.tools.can_dump.options import DumpOptions
+from evscreen.tools.can_dump.table import SnifferTable
 
 KONA_DB, _ = load_database(KONA_DBC)
 PROJECT_DB, _ = load_database()
@@ -29,7 +32,7 @@ def dump(*args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProce
 
 
 def kona(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return dump("-f", str(KONA_LOG), "--dbc", str(KONA_DBC), *args, **kw)
+    return dump("--file", str(KONA_LOG), "--dbc", str(KONA_DBC), *args, **kw)
 
 
 def test_line_format_matches_cantools() -> None:
@@ -84,7 +87,7 @@ def test_table_format_on_a_file_shows_one_row_per_id() -> None:
 
 def test_sniffer_highlights_changed_bytes_and_dims_stale_ids() -> None:
     decoder = load_decoder()
-    sniffer = SnifferTable(decoder, DumpOptions(fmt="table"), Summary())
+    sniffer = SnifferTable(Tally(decoder, FrameFilter()), DumpOptions(fmt="table"))
     speed = PROJECT_DB.get_message_by_name("VCU_VehicleSpeed")
     sniffer.add(LogFrame(0.0, "0", speed.frame_id, False, bytes(8), 0))
     sniffer.add(LogFrame(0.02, "0", speed.frame_id, False, bytes([0x10, 0x27, 0, 0, 0, 0, 0, 0]), 0))
@@ -93,7 +96,7 @@ def test_sniffer_highlights_changed_bytes_and_dims_stale_ids() -> None:
         sniffer.add(LogFrame(0.03 + i * 0.1, "0", 0x7AB, False, bytes([i % 256]), 0))
     row = sniffer.rows[("0", speed.frame_id, False)]
     assert row.changed == {0, 1} and row.count == 2 and row.signals["VehicleSpeed"] == 100.0
-    table = sniffer.render("t")
+    table = sniffer.render("t", 200)
     styles = [r.style for r in table.rows]
     # Sorted by bus then ID: 0x0C8 (quiet for ~10 s of frame time: stale) then 0x7AB (live).
     assert styles == ["dim", None]
@@ -113,7 +116,7 @@ def test_summary_counts(tmp_path: Path) -> None:
         "(1.5) can0 broken\n"
         "(1.6) can1 1A0#0DEC000000000000\n"
     )
-    out = dump("-f", str(log), "--format", "line")
+    out = dump("--file", str(log), "--format", "line")
     lines = out.stdout.splitlines()
     assert "SocDisplay: 50.0 %" in lines[0] and "SoH: 99.0 %" in lines[0]
     assert "[short: 3 of 8 bytes, missing SoH, ChargeState, AvailableChargePower, AvailableDischargePower]" in lines[1]
@@ -131,7 +134,7 @@ def test_realtime_paces_the_replay(tmp_path: Path) -> None:
     log = tmp_path / "paced.log"
     log.write_text("".join(f"({1.0 + i * 0.1:.6f}) can0 123#{i:02X}\n" for i in range(5)))
     start = time.monotonic()
-    out = dump("-f", str(log), "--format", "line", "--realtime")
+    out = dump("--file", str(log), "--format", "line", "--realtime")
     assert len(out.stdout.splitlines()) == 5
     assert time.monotonic() - start >= 0.4  # the log spans 0.4 s: it cannot have been replayed faster
 
@@ -139,9 +142,9 @@ def test_realtime_paces_the_replay(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("-f", "/nonexistent/drive.log"), "log file not found"),
-        (("-f", str(KONA_LOG), "--dbc", "/nonexistent/car.dbc"), "DBC file not found"),
-        (("--dbc", "/nonexistent/car.dbc", "-f", "/nonexistent/drive.log"), "DBC file not found"),
+        (("--file", "/nonexistent/drive.log"), "log file not found"),
+        (("--file", str(KONA_LOG), "--dbc", "/nonexistent/car.dbc"), "DBC file not found"),
+        (("--dbc", "/nonexistent/car.dbc", "--file", "/nonexistent/drive.log"), "DBC file not found"),
     ],
 )
 def test_missing_files_exit_2_with_one_line(args: tuple[str, ...], message: str) -> None:
@@ -154,11 +157,11 @@ def test_missing_files_exit_2_with_one_line(args: tuple[str, ...], message: str)
 def test_broken_dbc_and_unknown_format_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.dbc"
     bad.write_text('VERSION ""\n\nBO_ 1 X: 8 Y\n SG_ a : 0|8@1+ (1,0 [0|1] "" Y\n')
-    out = dump("-f", str(KONA_LOG), "--dbc", str(bad), check=False)
+    out = dump("--file", str(KONA_LOG), "--dbc", str(bad), check=False)
     assert out.returncode == 2 and "bad.dbc:4:" in out.stderr and out.stderr.count("\n") == 1
     weird = tmp_path / "notes.txt"
     weird.write_text("shopping list\n")
-    out = dump("-f", str(weird), check=False)
+    out = dump("--file", str(weird), check=False)
     assert out.returncode == 2 and "unknown CAN log format" in out.stderr
 
 
@@ -178,16 +181,25 @@ def test_bad_arguments(args: tuple[str, ...], message: str) -> None:
     assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
-def test_argparse_errors_and_help() -> None:
+def test_argument_errors_are_one_line_and_help_is_the_clis() -> None:
     out = dump("--format", "xml", check=False)
     assert out.returncode == 2 and "invalid choice: 'xml'" in out.stderr
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1 and "can-dump --help" in out.stderr
+    out = dump("--no-such-option", check=False)
+    assert out.returncode == 2 and "unrecognized arguments: --no-such-option" in out.stderr
     out = dump("--help")
     assert "--format" in out.stdout and "--id" in out.stdout and "--realtime" in out.stdout
+    # The same layout as every other command's help (click's), not argparse's.
+    serve = subprocess.run(evscreen_cmd("serve", "--help"), capture_output=True, text=True, timeout=60).stdout
+    assert out.stdout.startswith("Usage: evscreen can-dump [OPTIONS]") and serve.startswith("Usage: evscreen serve")
+    assert "\nOptions:\n" in out.stdout and "\nOptions:\n" in serve
+    assert "-b, --bus <bus>" in out.stdout and "usage:" not in out.stdout
+    assert dump("-n", "1", "-h").stdout == out.stdout
 
 
 def test_through_the_typer_cli_too() -> None:
     """`evscreen --debug can-dump ...` reaches the same command through the full CLI."""
-    out = subprocess.run(evscreen_cmd("--debug", "can-dump", "-f", str(KONA_LOG), "--dbc", str(KONA_DBC), "-n", "3",
+    out = subprocess.run(evscreen_cmd("--debug", "can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "-n", "3",
                                       "--format", "jsonl"), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 3
     out = subprocess.run(evscreen_cmd("--help"), capture_output=True, text=True, timeout=60)
@@ -195,7 +207,7 @@ def test_through_the_typer_cli_too() -> None:
 
 
 def test_output_to_a_closed_pipe_is_quiet() -> None:
-    proc = subprocess.Popen(evscreen_cmd("can-dump", "-f", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line"),
+    proc = subprocess.Popen(evscreen_cmd("can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     proc.stdout.readline()
@@ -207,7 +219,8 @@ def test_output_to_a_closed_pipe_is_quiet() -> None:
 def test_live_from_an_slcan_adapter(tmp_path: Path) -> None:
     adapter = SlcanAdapter(tmp_path / "ttyACM0").plug()
     proc = subprocess.Popen(
-        evscreen_cmd("can-dump", "-i", "slcan", "-c", adapter.path, "--bitrate", "250000", "-o", "sleep_after_open=0",
+        evscreen_cmd("can-dump", "-i", "slcan", "--channel", adapter.path, "--bitrate", "250000",
+                     "--option", "sleep_after_open=0",
                      "--format", "jsonl", "--count", "3"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -236,9 +249,9 @@ def test_live_from_an_slcan_adapter(tmp_path: Path) -> None:
 
 
 def test_live_interface_that_cannot_open_is_one_error() -> None:
-    out = dump("-i", "slcan", "-c", "/nonexistent/ttyUSB9", "-o", "sleep_after_open=0", check=False)
+    out = dump("-i", "slcan", "--channel", "/nonexistent/ttyUSB9", "--option", "sleep_after_open=0", check=False)
     assert out.returncode == 1 and out.stderr.startswith("error: cannot open CAN interface slcan")
-    out = dump("-i", "nosuchbus", "-c", "x", check=False)
+    out = dump("-i", "nosuchbus", "--channel", "x", check=False)
     assert out.returncode == 2 and "--interface: unknown python-can interface 'nosuchbus'" in out.stderr
 
 
@@ -248,3 +261,112 @@ def test_id_filter_parsing() -> None:
     flt = FrameFilter(parse_id_filters(["0x500:0x700"]))
     assert flt.accepts(LogFrame(0, "0", 0x5AB, False, b"", 0), None)
     assert not flt.accepts(LogFrame(0, "0", 0x6AB, False, b"", 0), None)
+
+
+# --- the table on small terminals ------------------------------------------------------------------
+
+
+def _last_frame_per_row() -> dict[tuple[str, int, bool], dict[str, Any]]:
+    last = {}
+    for line in kona("--format", "jsonl").stdout.splitlines():
+        record = json.loads(line)
+        last[(record["bus"], record["id"], record["extended"])] = record
+    return last
+
+
+@pytest.mark.parametrize("columns", [80, 120, None])  # None: piped with no COLUMNS, so rich assumes 80
+def test_table_fits_the_terminal_and_cuts_nothing(columns: int | None) -> None:
+    from evscreen.tools.can_dump.formatter import (
+        SignalFormatter,
+        decode_payload,
+        id_text,
+    )
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    out = kona("--format", "table", env=env).stdout
+    lines = out.splitlines()
+    width = columns or 80
+    assert max(len(line) for line in lines) <= width, max(lines, key=len)
+    assert "…" not in out  # nothing truncated
+    words = set(out.split())
+    decoder = load_decoder(KONA_DBC)
+    rows = _last_frame_per_row()
+    assert {bus for bus, _, _ in rows} == {"0", "1"}
+    for (_, frame_id, extended), record in rows.items():
+        assert id_text(frame_id, extended) in words, (frame_id, out)  # the whole ID, never cut
+        message = decoder.find(frame_id, extended)
+        if message is None:
+            continue
+        assert message.name in words
+        signals, _, _ = decode_payload(message, bytes.fromhex(record["data"]), True)
+        for pair in SignalFormatter(message).items(signals):
+            # Wrapped only between "Name: value" pairs; each pair stays on one line.
+            assert any(pair in line for line in lines), (pair, width)
+
+
+def test_narrow_table_rows_still_say_bus_count_and_rate() -> None:
+    out = kona("--format", "table", "--id", "0x450", env={**os.environ, "COLUMNS": "80"}).stdout
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("0x450"))
+    assert "CGW_450" in lines[at] and "00 C2 05" not in lines[at + 1]
+    assert lines[at + 1].split()[:2] == ["0", "1386"] and "/s" in lines[at + 1]
+
+
+# --- filters that match nothing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        (("--bus", "7"), "no frame is on bus 7 (the log has 2 buses: 0, 1)"),
+        (("--bus", "can1"), "no frame is on bus can1 (the log has 2 buses: 0, 1)"),
+        (("--id", "0x7FF"), "no frame has an ID matching --id 0x7FF (the log has 66 IDs: 0x010, 0x07F,"),
+        (("--bus", "1", "--message", "CGW_450"), "each filter matches some frames, but no frame matches them all together"),
+    ],
+)
+def test_a_filter_that_matches_nothing_says_what_the_log_has(args: tuple[str, ...], note: str) -> None:
+    out = kona("--format", "line", *args, check=False)
+    assert out.returncode == 1 and out.stdout == ""
+    assert f"note: {note}" in out.stderr and "shown: 0" in out.stderr
+
+
+def test_message_in_the_dbc_but_not_in_the_log_is_named() -> None:
+    in_log = {r[1] for r in _last_frame_per_row()}
+    absent = next(m.name for m in KONA_DB.messages if m.frame_id not in in_log)
+    out = kona("--format", "line", "--message", absent, check=False)
+    assert out.returncode == 1 and f"note: no frame of {absent} (the log has " in out.stderr
+    assert "CGW_450" in out.stderr  # what the log does have
+
+
+def test_id_filters_checked_against_the_dbc() -> None:
+    out = kona("--format", "line", "--id", "0x7AB", check=False)
+    assert "note: --id 0x7AB: no message of" in out.stderr and "its frames show undecoded" in out.stderr
+    out = kona("--id", "0x450", "--message", "CGW_462", check=False)
+    assert out.returncode == 2 and "match no message of" in out.stderr and out.stderr.count("\n") <= 2
+
+
+def test_summary_counts_only_what_the_filters_show() -> None:
+    everything = kona("--format", "line").stderr
+    assert " on 0: " in everything and " on 1: " in everything  # unknown IDs on both buses
+    bus1 = kona("--format", "line", "--bus", "1").stderr
+    unknown = next(line for line in bus1.splitlines() if line.startswith("unknown IDs:"))
+    assert " on 1: " in unknown and " on 0: " not in unknown
+    assert "frames: 14294 (bus 0: 8969, bus 1: 5325), shown: 5325" in bus1
+    named = kona("--format", "line", "--message", "CGW_450").stderr
+    assert "unknown IDs: 0" in named and "decoded: 1386 (bus 0: 1386)" in named
+
+
+def test_the_config_comes_from_evscreen_config_too(tmp_path: Path) -> None:
+    config = tmp_path / "car.toml"
+    config.write_text(f"[can]\ndbc = {json.dumps(str(KONA_DBC))}\n")
+    out = dump("--file", str(KONA_LOG), "--format", "jsonl", "-n", "1", env={**os.environ, "EVSCREEN_CONFIG": str(config)})
+    assert json.loads(out.stdout)["message"] == "CGW_450"
+
+
+def test_log_formats_option_lists_every_reader() -> None:
+    from evscreen.can.logs import FORMATS
+    from evscreen.tools.can_dump.options import LOG_FORMATS
+
+    assert LOG_FORMATS == FORMATS

@@ -59,7 +59,7 @@ def docs_mapping() -> dict[str, Any]:
 
 
 def test_frames_per_bus_unknown_ids_and_short_payloads() -> None:
-    out = subprocess.run(evscreen_cmd("can-dump", "-f", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "jsonl"),
+    out = subprocess.run(evscreen_cmd("can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "jsonl"),
                          capture_output=True, text=True, check=True)
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(records) == len(REFERENCE) == 14294
@@ -90,7 +90,7 @@ def test_frames_per_bus_unknown_ids_and_short_payloads() -> None:
 
 
 def test_bus_filter_keeps_one_bus() -> None:
-    out = subprocess.run(evscreen_cmd("can-dump", "-f", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line",
+    out = subprocess.run(evscreen_cmd("can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line",
                                       "--bus", "1"), capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()
     assert len(lines) == sum(1 for r in REFERENCE if r["bus"] == "1")

@@ -70,3 +70,38 @@ def test_watch_waits_for_a_server_that_is_not_there():
     finally:
         proc.kill()
         stop(proc, master)
+
+
+def test_watch_screen_fits_the_terminal_without_wrapping(live_server):
+    """A real telemetry message at 120 and 80 columns: one header line, each value beside its name."""
+    import io
+    import re
+
+    from conftest import recv_json
+    from rich.console import Console
+    from websockets.sync.client import connect
+
+    from evscreen.tools.watch import _fmt, render
+
+    server = live_server()
+    with connect(server.url) as ws:
+        message = recv_json(ws)
+    message["media"]["track_title"] = "A Rather Long Track Title That Would Otherwise Wrap Around"
+    for width in (120, 80):
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(render(message, server.url))
+        lines = console.export_text().splitlines()
+        assert max(len(line) for line in lines) <= width
+        header = lines[0].rstrip()
+        assert server.url in header and message["timestamp"][:19].replace("T", " ") in header
+        assert not header.endswith("—") and lines[1].strip() == ""  # one line, nothing dangling
+        body = lines[:next(i for i, line in enumerate(lines) if line.startswith("sources:"))]
+        for group, values in [("", message), *((k, v) for k, v in message.items() if isinstance(v, dict))]:
+            if group == "sources":
+                continue
+            for key, value in values.items():
+                if isinstance(value, dict) or key in ("type", "timestamp"):
+                    continue
+                line = next(line for line in body if re.search(rf"(?<![\w]){key}(?![\w])", line))
+                shown = _fmt(key, value).plain
+                assert shown[:20] in line, (width, key, shown, line)

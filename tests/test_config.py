@@ -193,6 +193,21 @@ def test_config_init_default_location_then_show_reads_it(isolated_dirs):
     assert shown.returncode == 0 and json.loads(shown.stdout)["server.port"]["source"] == "default"
 
 
+def test_config_init_writes_where_evscreen_config_points(tmp_path, isolated_dirs):
+    """EVSCREEN_CONFIG names the file for `serve` and `config show`; `config init` must write that one."""
+    target = tmp_path / "car" / "evscreen.toml"
+    env = {"EVSCREEN_CONFIG": str(target)}
+    written = run("config", "init", env=env)
+    assert written.returncode == 0 and str(target) in written.stdout, written.stderr
+    assert target.read_text() == default_config_text()
+    shown = run("config", "show", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    again = run("config", "init", env=env)
+    assert again.returncode == 2 and str(target) in again.stderr and "--force" in again.stderr
+    elsewhere = tmp_path / "explicit.toml"
+    assert run("config", "init", "--path", str(elsewhere), env=env).returncode == 0 and elsewhere.exists()
+
+
 def test_config_path_lists_paths(isolated_dirs):
     result = run("config", "path")
     assert result.returncode == 0

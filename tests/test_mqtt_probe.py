@@ -26,7 +26,7 @@ def test_probe_round_trip(broker: Mosquitto) -> None:
     assert result["round_trips"] >= 2  # repeated for the duration
     rtt = result["rtt_ms"]
     assert 0 < rtt["min"] <= rtt["median"] <= rtt["max"]
-    assert result["summary"].startswith(f"mqtt://127.0.0.1:{broker.port} works: round trip")
+    assert result["summary"].startswith(f"mqtt://127.0.0.1:{broker.port}, round trip")
 
 
 def test_probe_mqtt5_reports_broker_properties(broker: Mosquitto) -> None:
@@ -107,3 +107,10 @@ def test_probe_command_against_a_real_broker(broker: Mosquitto) -> None:
     assert verdict["ok"] is False and "connection refused" in verdict["cause"] and verdict["advice"]
     shown = run("--broker", "127.0.0.1", "--broker-port", str(broker.port), "--duration", "0.3")
     assert shown.returncode == 0 and "mqtt" in shown.stdout and "Traceback" not in shown.stdout + shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if line.startswith("✔"))
+    assert line.startswith(f"✔ mqtt works: mqtt://127.0.0.1:{broker.port}, round trip") and line.count("works") == 1
+    port = free_port()
+    down = run("--broker", "127.0.0.1", "--broker-port", str(port), "--duration", "0.3")
+    assert f"✘ mqtt does not work: connection refused by mqtt://127.0.0.1:{port}\n" in down.stdout
+    assert "likely cause" not in down.stdout  # it would only say the same again
+    assert "\n  ok " not in down.stdout and "False" not in down.stdout  # the verdict says it, in words

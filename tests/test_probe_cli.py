@@ -55,7 +55,7 @@ def dht_env(tmp_path: Path, **script: Any) -> dict[str, str]:
 
 def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
     receiver.stream(M8N_LOOP)
-    result = probe("gps", "--port", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
+    result = probe("gps", "--device", receiver.path, "--baud", "9600", "--duration", "1.5", "--json")
     assert result.returncode == 0, result.stderr
     doc = one_json_object(result.stdout)
     assert doc["probe"] == "gps" and doc["ok"] is True and doc["cause"] is None
@@ -69,13 +69,13 @@ def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
 
 def test_gps_probe_live_view_and_verdict(receiver: PtyReceiver) -> None:
     receiver.stream(M8N_LOOP)
-    result = probe("gps", "--port", receiver.path, "--duration", "1.5")
+    result = probe("gps", "--device", receiver.path, "--duration", "1.5")
     assert result.returncode == 0, result.stderr
     assert "✔ gps works: 3D fix at 44.06" in result.stdout
 
 
 def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
-    result = probe("gps", "--port", str(tmp_path / "ttyUSB9"), "--json")
+    result = probe("gps", "--device", str(tmp_path / "ttyUSB9"), "--json")
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
     assert doc["ok"] is False and doc["summary"].endswith("ttyUSB9: no such device")
@@ -83,12 +83,12 @@ def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
     assert any("enable_uart=1" in line for line in doc["advice"])
     assert any("dtoverlay=disable-bt" in line for line in doc["advice"])
     assert doc["duration_s"] < 5  # it does not wait for a device that is not there
-    shown = probe("gps", "--port", str(tmp_path / "ttyUSB9"))
+    shown = probe("gps", "--device", str(tmp_path / "ttyUSB9"))
     assert shown.returncode == 1 and "✘ gps does not work" in shown.stdout and "likely cause" in shown.stdout
 
 
 def test_gps_probe_silent_receiver(receiver: PtyReceiver) -> None:
-    doc = one_json_object(probe("gps", "--port", receiver.path, "--duration", "1", "--json").stdout)
+    doc = one_json_object(probe("gps", "--device", receiver.path, "--duration", "1", "--json").stdout)
     assert doc["ok"] is False and doc["cause"] == "nothing at all comes from the receiver"
     assert any("TX → Pi RX" in line for line in doc["advice"])
     assert any("console=serial0" in line for line in doc["advice"])
@@ -96,7 +96,7 @@ def test_gps_probe_silent_receiver(receiver: PtyReceiver) -> None:
 
 def test_gps_probe_wrong_baud_rate(receiver: PtyReceiver) -> None:
     receiver.stream([bytes([0xE0, 0x78, 0x80 | i, 0xF8, 0x1C]) * 10 for i in range(30)])
-    result = probe("gps", "--port", receiver.path, "--duration", "1", "--json")
+    result = probe("gps", "--device", receiver.path, "--duration", "1", "--json")
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
     assert doc["cause"] == "bytes arrive but none is a valid NMEA sentence"
@@ -158,7 +158,7 @@ def test_dht11_probe_library_failures_are_one_line(tmp_path: Path, script: dict[
     result = probe("dht11", "--json", env=dht_env(tmp_path, noise=True, **script))
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
-    assert doc["summary"].startswith("DHT11 unavailable: ") and "\n" not in doc["summary"]
+    assert doc["summary"] and "\n" not in doc["summary"] and "unavailable:" not in doc["summary"]
     assert doc["cause"] == cause
     assert "Traceback" not in result.stderr
 
@@ -166,7 +166,7 @@ def test_dht11_probe_library_failures_are_one_line(tmp_path: Path, script: dict[
 def test_dht11_probe_without_the_library_shown_to_a_person() -> None:
     result = probe("dht11")
     assert result.returncode == 1
-    assert "✘ dht11 does not work: DHT11 unavailable: No module named 'adafruit_dht'" in result.stdout
+    assert "✘ dht11 does not work: No module named 'adafruit_dht'" in result.stdout
     assert "pip install 'evscreen[pi]'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -178,7 +178,7 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     receiver.stream(M8N_LOOP)
     env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
     env["EVSCREEN_MQTT__PORT"] = str(free_port())  # surely no broker there
-    result = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    result = probe("all", "--device", receiver.path, "--duration", "1.2", "--json", env=env)
     doc = one_json_object(result.stdout)
     assert list(doc["results"]) == list(PROBES)
     assert doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is True
@@ -187,10 +187,67 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     assert doc["results"]["mqtt"]["ok"] is False  
     assert doc["ok"] is False and result.returncode == 1
     env = dht_env(tmp_path, frames=["absent"])
-    failing = probe("all", "--port", receiver.path, "--duration", "1.2", "--json", env=env)
+    failing = probe("all", "--device", receiver.path, "--duration", "1.2", "--json", env=env)
     assert failing.returncode == 1
     doc = one_json_object(failing.stdout)
     assert doc["ok"] is False and doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is False
+
+
+def test_probe_all_ends_with_a_tally(receiver: PtyReceiver, tmp_path: Path) -> None:
+    receiver.stream(M8N_LOOP)
+    env = dht_env(tmp_path, frames=[dht11_frame(21, 50)], noise=True)
+    env["EVSCREEN_MQTT__PORT"] = str(free_port())
+    result = probe("all", "--device", receiver.path, "--duration", "1.2", env=env)
+    assert result.returncode == 1
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("2 of 5 sources work: gps, dht11; not working: can, bluetooth, mqtt"), last
+
+
+def test_what_a_person_reads_is_words_not_reprs(tmp_path: Path) -> None:
+    """Piped (no terminal): titles on one line, no Python reprs, no verdict that says a thing twice."""
+    env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}", "COLUMNS": "80"}
+    out = probe("bluetooth", "--duration", "0.5", env=env)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert "bluetooth: what it read" in lines
+    verdict = next(line for line in lines if line.startswith("✘"))
+    assert verdict.startswith("✘ bluetooth does not work: cannot reach the D-Bus system bus"), verdict
+    assert "unavailable" not in verdict.lower() and out.stdout.lower().count("does not work") == 1
+    assert "['" not in out.stdout and "False" not in out.stdout and "True" not in out.stdout
+    assert "is D-Bus running?" in out.stdout  # the advice, as bullets
+    dht = probe("dht11", env={"COLUMNS": "40"})
+    assert "dht11: what it read" in dht.stdout.splitlines()
+    assert "evscreen[pi]" in dht.stdout  # brackets in advice are text, not markup
+
+
+def test_no_socketcan_in_the_kernel_is_not_a_link_that_is_down() -> None:
+    from evscreen.tools.probe.can import socketcan_cause
+
+    cause, advice = socketcan_cause("cannot open socketcan can0: [Errno 97] Address family not supported by protocol",
+                                    "can0")
+    assert "kernel has no SocketCAN" in cause and any("modprobe can can_raw" in line for line in advice)
+    assert not any("ip link set" in line for line in advice)
+    cause, advice = socketcan_cause("cannot open socketcan can0: [Errno 100] Network is down", "can0")
+    assert "down" in cause and any("ip link set can0 up" in line for line in advice)
+    cause, _ = socketcan_cause("cannot open socketcan can7: [Errno 19] No such device", "can7")
+    assert cause == "there is no CAN interface can7 on this machine"
+
+
+def test_probe_can_on_a_kernel_without_socketcan() -> None:
+    import errno
+    import socket
+
+    try:
+        socket.socket(socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW).close()
+    except OSError as exc:
+        if exc.errno != errno.EAFNOSUPPORT:
+            pytest.skip(f"this kernel has SocketCAN but cannot open a raw socket: {exc}")
+    else:
+        pytest.skip("this kernel has SocketCAN: the probe cannot see its absence here")
+    out = probe("can", "--interface", "socketcan", "--channel", "can0", "--duration", "0.5")
+    assert out.returncode == 1
+    assert "likely cause: this kernel has no SocketCAN" in out.stdout and "modprobe can can_raw" in out.stdout
+    assert "ip link set" not in out.stdout
 
 
 @pytest.mark.parametrize("args", [

@@ -164,6 +164,10 @@ def test_error_response_shape():
         ("set_volume", "0.7", {"action": "set_volume", "volume": 0.7}),
         ("set_charge_limit", "80", {"action": "set_charge_limit", "value": 80}),
         ("set_theme", "true", {"action": "set_theme", "value": True}),
+        ("set_theme", "light", {"action": "set_theme", "value": True}),
+        ("set_theme", "Dark", {"action": "set_theme", "value": False}),
+        ("set_regen_level", "off", {"action": "set_regen_level", "value": "off"}),
+        ("set_drive_mode", "yes", {"action": "set_drive_mode", "value": "yes"}),  # a name, refused by the server
         ("toggle_predictions", "off", {"action": "toggle_predictions", "value": False}),
         ("set_drive_mode", "eco", {"action": "set_drive_mode", "value": "eco"}),
         ("set_twin_mode", "2d", {"action": "set_twin_mode", "value": "2d"}),
@@ -175,6 +179,22 @@ def test_error_response_shape():
 )
 def test_command_from_text_types_values(action, text, expected):
     assert command_from_text(action, text) == expected
+
+
+def test_an_unknown_action_is_echoed_in_the_response():
+    from pathlib import Path
+
+    import jsonschema
+
+    with pytest.raises(Rejected) as caught:
+        parse_command('{"action": "fly", "request_id": 3}')
+    response = caught.value.response()
+    assert response["action"] == "fly" and response["code"] == "unknown_action" and response["request_id"] == 3
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "schema" / "response.json").read_text())
+    jsonschema.validate(response, schema)
+    with pytest.raises(Rejected) as caught:
+        parse_command('{"action": 12}')
+    assert caught.value.response()["action"] is None  # no string to echo
 
 
 @pytest.mark.parametrize(("action", "text"), [("nope", None), ("play_music", "x"), ("set_drive_mode", None)])

@@ -140,6 +140,8 @@ def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
                 response = recv_until(ws, is_response)
                 jsonschema.validate(response, RESPONSE)
                 assert response["status"] == "error" and response["code"] == code, (raw, response)
+                if code == "unknown_action":
+                    assert response["action"] == "launch_rockets"  # echoed as the client sent it
             ws.send(b"\x00\x01binary")
             response = recv_until(ws, is_response)
             assert response["code"] == "invalid_message"

@@ -52,7 +52,7 @@ def drive_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 @pytest.fixture(scope="module")
 def dumped(drive_log: tuple[Path, dict[str, str], str]) -> tuple[list[dict[str, Any]], str]:
     path, env, _ = drive_log
-    proc = subprocess.run(evscreen_cmd("can-dump", "-f", str(path), "--format", "jsonl"), capture_output=True,
+    proc = subprocess.run(evscreen_cmd("can-dump", "--file", str(path), "--format", "jsonl"), capture_output=True,
                           text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr

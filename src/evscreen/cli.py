@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from evscreen import __version__
 from evscreen.errors import EvscreenError, UsageError
@@ -87,7 +88,7 @@ def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
     port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port [default: 8765]."),
     telemetry_interval: Optional[float] = typer.Option(
-        None, "--telemetry-interval", "-i", help="Seconds between telemetry messages [default: 1.0]."
+        None, "--telemetry-interval", help="Seconds between telemetry messages [default: 1.0]."
     ),
     simulation: Optional[str] = typer.Option(
         None, "--simulation", help="auto (real hardware on a Pi, simulated elsewhere), on or off."
@@ -129,26 +130,37 @@ def serve(
 # --- send and watch ----------------------------------------------------------------------------
 
 
-@app.command()
+def _send_help() -> str:
+    """send's --help, with every action and its values taken from the protocol's own table."""
+    from evscreen.protocol import actions_help
+
+    rows = actions_help()
+    width = max(len(action) for action, _ in rows)
+    actions = "\n".join(f"  {action:<{width}}  {values}" for action, values in rows)
+    return (
+        "Send one command to a running server and print its response.\n\n"
+        "Exit code 0 when the server carried it out, 1 when it answered with an error, 2 for a usage "
+        "error (unknown action, missing or extra value, bad option), 3 when the server could not be "
+        "reached or refused the connection (token, certificate).\n\n"
+        f"\b\nActions and their values:\n{actions}\n\n"
+        "\b\nExamples:\n"
+        "  evscreen send set_drive_mode eco\n"
+        "  evscreen send set_theme dark\n"
+        "  evscreen send set_volume 0.7\n"
+        "  evscreen send connect_bluetooth 00:1A:7D:DA:71:13"
+    )
+
+
+@app.command(help=_send_help())
 def send(
-    action: str = typer.Argument(..., help="The action, e.g. set_drive_mode, play_music, set_volume."),
-    value: Optional[str] = typer.Argument(None, help="The value, if the action takes one (eco, 80, true, 0.7...)."),
+    action: str = typer.Argument(..., help="The action (see the list above)."),
+    value: Optional[str] = typer.Argument(None, help="The value, if the action takes one (see the list above)."),
     url: str = UrlOption,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON response."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
     token: Optional[str] = TokenOption,
     ca_file: Optional[Path] = CaFileOption,
 ) -> None:
-    """Send one command to a running server and print its response.
-
-    Exit code 0 on success, 1 when the server answers with an error, 2 when it cannot be reached.
-
-    \b
-    Examples:
-      evscreen send set_drive_mode eco
-      evscreen send set_volume 0.7
-      evscreen send connect_bluetooth 00:1A:7D:DA:71:13
-    """
     from evscreen.tools.client import send_command
     from evscreen.protocol import Rejected, command_from_text
 
@@ -191,7 +203,8 @@ def watch(
 def probe(
     target: str = typer.Argument(..., help="What to probe: can, gps, dht11, bluetooth, mqtt, or all."),
     config_file: Optional[Path] = ConfigOption,
-    port: Optional[str] = typer.Option(None, "--port", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
+    device: Optional[str] = typer.Option(None, "--device", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
+    old_port: Optional[str] = typer.Option(None, "--port", hidden=True),
     baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
     gps_source: Optional[str] = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
     pin: Optional[int] = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
@@ -212,7 +225,7 @@ def probe(
     \b
     Examples:
       evscreen probe can --interface socketcan --channel can0
-      evscreen probe gps --port /dev/ttyUSB0 --baud 9600
+      evscreen probe gps --device /dev/ttyUSB0 --baud 9600
       evscreen probe dht11 --pin 4
       evscreen probe bluetooth --json
       evscreen probe mqtt --broker 10.0.0.5 --broker-port 1883
@@ -221,11 +234,14 @@ def probe(
 
     from evscreen.tools.probe import run_probe_command
 
+    if old_port is not None:
+        raise UsageError(f"probe takes the GPS serial device as --device (--device {old_port}); "
+                         "--port is the TCP port of `evscreen serve`")
     if not _debug:
         # The verdict says what went wrong; the sources' own log lines would only break the view.
         logging.getLogger().addHandler(logging.NullHandler())
     loaded = _load(config_file, {
-        "gps.port": port, "gps.baud": baud, "gps.source": gps_source,
+        "gps.port": device, "gps.baud": baud, "gps.source": gps_source,
         "dht11.pin": pin, "dht11.model": model.upper() if model else None,
         "mqtt.broker": broker, "mqtt.port": broker_port,
         "can.interface": interface, "can.channel": channel, "can.bitrate": bitrate, "can.dbc": dbc,
@@ -236,18 +252,60 @@ def probe(
 # --- can-dump ----------------------------------------------------------------------------------
 
 
-@app.command(
-    "can-dump",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def can_dump(ctx: typer.Context) -> None:
-    """Decode CAN frames with a DBC: live from any python-can interface, or from a log file (--help for options).
+class _CanDumpCommand(TyperCommand):
+    """can-dump parses its own options (evscreen.tools.can_dump.options, which `evscreen can-dump`
+    also reaches without loading this CLI, so that decoding a log starts fast): click declares them
+    only for --help and for the tests that look at every command's options."""
 
-    Its options are parsed by evscreen.tools.can_dump, which `evscreen can-dump` also reaches
-    without loading this CLI, so that decoding a log starts as fast as the tools it replaces.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if any(arg in ctx.help_option_names for arg in args):
+            typer.echo(self.get_help(ctx), color=ctx.color)
+            ctx.exit()
+        ctx.args = list(args)
+        return ctx.args
+
+
+def _with_can_dump_options(function: Any) -> Any:
+    """Give ``function`` one typer option per entry of can-dump's option table (the table is the one
+    place they are declared; typer reads them from the signature)."""
+    import inspect
+
+    from evscreen.tools.can_dump.options import OPTIONS
+
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    for opt in OPTIONS:
+        names = [opt.long, *([opt.short] if opt.short else [])]
+        metavar = f"[{'|'.join(opt.choices)}]" if opt.choices else opt.metavar
+        annotation: Any
+        if opt.metavar is None:
+            annotation, default = bool, typer.Option(False, *names, help=opt.help)
+        else:
+            annotation = Optional[list[str]] if opt.repeatable else Optional[int] if opt.integer else Optional[str]
+            default = typer.Option(None, *names, help=opt.help, metavar=metavar, show_default=False,
+                                   envvar=opt.envvar)
+        params.append(inspect.Parameter(opt.dest, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=annotation))
+    function.__signature__ = inspect.Signature(params, return_annotation=None)
+    function.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return function
+
+
+@app.command("can-dump", cls=_CanDumpCommand)
+@_with_can_dump_options
+def can_dump(ctx: typer.Context, **_options: Any) -> None:
+    """Decode CAN frames with a DBC: live from any python-can interface, or from a log file.
+
+    A summary goes to stderr at the end: the frames read per bus, then what was shown of them.
+    Exit code 0; 1 when the filters let no frame through (stderr says what the log has);
+    2 for bad arguments or a file or DBC that cannot be read.
+
+    \b
+    Examples:
+      evscreen can-dump --file drive.log --dbc car.dbc --format line
+      evscreen can-dump --file kona.csv --dbc pcan.dbc -b 0 -m 'BMS.*' --format jsonl
+      evscreen can-dump -i socketcan --channel can0 --id 0x500:0x700
     """
-    from evscreen.tools.can_dump import main as can_dump_main
+    from evscreen.tools.can_dump.command import main as can_dump_main
 
     raise typer.Exit(can_dump_main(list(ctx.args)))
 
@@ -329,7 +387,10 @@ def config_show(
 
 @config_app.command("init")
 def config_init(
-    path: Optional[Path] = typer.Option(None, "--path", help="Where to write [default: the default config path]."),
+    path: Optional[Path] = typer.Option(
+        None, "--path", envvar="EVSCREEN_CONFIG", dir_okay=False,
+        help="Where to write [default: the default config path, as for `serve` and `config show`].",
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented config file with every key at its default."""

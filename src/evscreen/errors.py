@@ -9,8 +9,8 @@
     ├── LogFormatError         a CAN log file that cannot be read
     ├── SourceUnavailable      a hardware source that cannot run here (library, device, bus)
     ├── CommandFailed          a valid command that could not be carried out (has an error code)
-    ├── ServerUnreachable      a client tool could not reach a running server
-    └── AccessDenied           a running server refused a client tool (token, origin)
+    ├── ServerUnreachable      a client tool could not reach a running server; exit code 3
+    └── AccessDenied           a running server refused a client tool (token, origin); exit code 3
 
 The CLI turns any of these into one short red line; tracebacks only with ``--debug``.
 """
@@ -64,12 +64,14 @@ class CommandFailed(EvscreenError):
 
 
 class ServerUnreachable(EvscreenError):
-    """A client command (``send``, ``watch``) could not connect to the server."""
+    """A client command (``send``, ``watch``) could not connect to the server.
 
-    exit_code = 2
+    Exit code 3, not 2: a script can tell "the server is down" from "my arguments are wrong"."""
+
+    exit_code = 3
 
 
 class AccessDenied(EvscreenError):
     """A client command reached the server but was refused (missing or wrong token)."""
 
-    exit_code = 2
+    exit_code = 3

@@ -96,15 +96,54 @@ def _mac(v: Any) -> str:
     return v.upper()
 
 
+def _typed(text: str) -> Any:
+    """A value typed on a command line as the JSON value it spells: "true" -> true, "0.7" -> 0.7."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "on", "yes"):
+        return True
+    if lowered in ("false", "off", "no"):
+        return False
+    if MAC_ADDRESS.fullmatch(text.strip()):
+        return text.strip()
+    for convert in (int, float):
+        try:
+            value = convert(text)
+        except ValueError:
+            continue
+        if convert is float and not math.isfinite(value):
+            break
+        return value
+    return text
+
+
+def _word(text: str) -> str:
+    """A name from a list ("eco", "off"): kept as typed, so that "off" stays a name, not false."""
+    return text.strip()
+
+
+def _theme(text: str) -> Any:
+    return {"light": True, "dark": False}.get(text.strip().lower(), _typed(text))
+
+
 @dataclass(frozen=True)
 class ActionSpec:
-    """An action and where its value lives: ``keys`` are tried in order; None means no value."""
+    """An action and where its value lives: ``keys`` are tried in order; None means no value.
+
+    ``value_help`` describes the JSON value; ``from_text`` turns what a user types after the action
+    (``evscreen send set_theme light``) into it, and ``text_help`` says what may be typed.
+    """
 
     name: str
     keys: tuple[str, ...] | None
     check: Callable[[Any], Any] | None
     kind: str  # "media", "setting" or "bluetooth": which part of the system carries it out
     value_help: str = ""
+    from_text: Callable[[str], Any] = _typed
+    text_help: str = ""
+
+    @property
+    def typed_help(self) -> str:
+        return self.text_help or self.value_help
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -117,12 +156,16 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("set_volume", ("volume", "value"), _volume, "media", "number 0.0-1.0"),
         ActionSpec("set_charge_limit", ("value",), _integer(50, 100, "charge_limit"), "setting", "integer 50-100"),
         ActionSpec("set_regen_level", ("value",), _one_of(REGEN_LEVELS, "regen_level"), "setting",
-                   "|".join(REGEN_LEVELS)),
-        ActionSpec("set_drive_mode", ("value",), _one_of(DRIVE_MODES, "drive_mode"), "setting", "|".join(DRIVE_MODES)),
+                   "|".join(REGEN_LEVELS), _word),
+        ActionSpec("set_drive_mode", ("value",), _one_of(DRIVE_MODES, "drive_mode"), "setting", "|".join(DRIVE_MODES),
+                   _word),
         ActionSpec("set_brightness", ("value",), _integer(0, 100, "brightness"), "setting", "integer 0-100"),
-        ActionSpec("set_theme", ("value",), _boolean("light_theme"), "setting", "true|false (true = light)"),
-        ActionSpec("toggle_predictions", ("value",), _boolean("predictions_on"), "setting", "true|false"),
-        ActionSpec("set_twin_mode", ("value",), _one_of(TWIN_MODES, "twin_mode"), "setting", "|".join(TWIN_MODES)),
+        ActionSpec("set_theme", ("value",), _boolean("light_theme"), "setting", "true|false (true = light)",
+                   _theme, "light|dark (or true|false, true = light)"),
+        ActionSpec("toggle_predictions", ("value",), _boolean("predictions_on"), "setting", "true|false",
+                   text_help="true|false (or on|off, yes|no)"),
+        ActionSpec("set_twin_mode", ("value",), _one_of(TWIN_MODES, "twin_mode"), "setting", "|".join(TWIN_MODES),
+                   _word),
         ActionSpec("connect_bluetooth", ("device_address",), _mac, "bluetooth", "MAC address XX:XX:XX:XX:XX:XX"),
     )
 }
@@ -179,7 +222,8 @@ def command_from_object(obj: dict[str, Any]) -> Command:
                        request_id)
     spec = ACTIONS.get(action)
     if spec is None:
-        raise Rejected(ErrorCode.UNKNOWN_ACTION, f"unknown action {_show(action)}", None, request_id)
+        # Echo what the client sent, so that it can tell which of its commands this answers.
+        raise Rejected(ErrorCode.UNKNOWN_ACTION, f"unknown action {_show(action)}", action, request_id)
     value = None
     if spec.keys is not None:
         present = [k for k in spec.keys if k in obj]
@@ -234,8 +278,9 @@ def error_response(action: str | None, code: ErrorCode | str, message: str, requ
 def command_from_text(action: str, text: str | None) -> dict[str, Any]:
     """Build the JSON object for ``action`` from a value typed on a command line.
 
-    The text is converted to the JSON type it spells ("true" -> true, "0.7" -> 0.7); whether the
-    value is in the action's domain is left to the server, which answers with the reason.
+    The text is converted by the action's ``from_text`` (``light`` -> true for set_theme, "0.7" ->
+    0.7, "off" stays "off" for set_regen_level); whether the value is in the action's domain is left
+    to the server, which answers with the reason.
     Raises :class:`Rejected` for an unknown action or a missing/extra value.
     """
     spec = ACTIONS.get(action)
@@ -247,28 +292,14 @@ def command_from_text(action: str, text: str | None) -> dict[str, Any]:
             raise Rejected(ErrorCode.INVALID_VALUE, f"{action} takes no value", action)
     else:
         if text is None:
-            raise Rejected(ErrorCode.INVALID_VALUE, f"{action} needs a value ({spec.value_help})", action)
-        obj[spec.keys[0]] = _typed(text)
+            raise Rejected(ErrorCode.INVALID_VALUE, f"{action} needs a value ({spec.typed_help})", action)
+        obj[spec.keys[0]] = spec.from_text(text)
     return obj
 
 
-def _typed(text: str) -> Any:
-    lowered = text.strip().lower()
-    if lowered in ("true", "on", "yes"):
-        return True
-    if lowered in ("false", "off", "no"):
-        return False
-    if MAC_ADDRESS.fullmatch(text.strip()):
-        return text.strip()
-    for convert in (int, float):
-        try:
-            value = convert(text)
-        except ValueError:
-            continue
-        if convert is float and not math.isfinite(value):
-            break
-        return value
-    return text
+def actions_help() -> list[tuple[str, str]]:
+    """(action, what to type after it) for every action, for ``evscreen send --help``."""
+    return [(spec.name, spec.typed_help or "(no value)") for spec in ACTIONS.values()]
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evscreen.tools.client import telemetry_stream
 from evscreen.errors import ServerUnreachable
+from evscreen.tools.client import telemetry_stream
 
 UNITS = {
     "speed": "km/h", "wheel_speed": "km/h", "speed_gps": "km/h", "range_km": "km", "battery_soc": "%",
@@ -33,34 +33,52 @@ def _fmt(name: str, value: Any) -> Text:
     return Text(f"{text} {unit}" if unit else text)
 
 
+#: Longer values (a track title) end in "…" rather than wrap and push the layout around.
+MAX_VALUE_WIDTH = 28
+
+
+def _header(message: dict[str, Any], url: str) -> Text:
+    stamp = str(message.get("timestamp") or "")
+    # "2025-06-01T12:00:00.123456+00:00" -> "2025-06-01 12:00:00": the seconds are what moves.
+    when = stamp[:19].replace("T", " ") if len(stamp) >= 19 else stamp
+    header = Text.assemble(("evscreen telemetry", "bold"), "   ", url, "   ", when, no_wrap=True, overflow="ellipsis")
+    return header
+
+
+def _group(name: str, values: dict[str, Any]) -> Table:
+    table = Table(title=name, title_justify="left", title_style="bold", show_header=False, box=None,
+                  padding=(0, 1), pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True, overflow="ellipsis", max_width=MAX_VALUE_WIDTH)
+    for k, v in values.items():
+        table.add_row(k, _fmt(k, v))
+    return table
+
+
 def render(message: dict[str, Any], url: str) -> Group:
-    main = Table(title=f"evscreen telemetry — {url} — {message.get('timestamp')}", title_justify="left",
-                 show_header=False, expand=False, box=None, padding=(0, 2))
-    main.add_column(style="bold")
-    main.add_column()
-    main.add_column(style="bold")
-    main.add_column()
+    """One screen of ``watch``: no line wraps; the groups flow into as many columns as fit."""
+    from rich.columns import Columns
+
+    main = Table(show_header=False, expand=False, box=None, padding=(0, 2), pad_edge=False)
+    main.add_column(style="bold", no_wrap=True)
+    main.add_column(no_wrap=True)
+    main.add_column(style="bold", no_wrap=True)
+    main.add_column(no_wrap=True)
     scalars = [(k, v) for k, v in message.items() if not isinstance(v, dict) and k not in ("type", "timestamp")]
     for i in range(0, len(scalars), 2):
-        pair = scalars[i:i + 2]
         cells: list[Any] = []
-        for k, v in pair:
+        for k, v in scalars[i:i + 2]:
             cells += [k, _fmt(k, v)]
         main.add_row(*cells)
-    groups = Table(show_header=True, box=None, padding=(0, 2))
-    names = [k for k, v in message.items() if isinstance(v, dict) and k != "sources"]
-    for name in names:
-        groups.add_column(name, style="")
-    columns = [[Text.assemble((f"{k} ", "bold"), _fmt(k, v)) for k, v in message[name].items()] for name in names]
-    for row in range(max((len(c) for c in columns), default=0)):
-        groups.add_row(*[c[row] if row < len(c) else Text("") for c in columns])
+    groups = Columns([_group(k, v) for k, v in message.items() if isinstance(v, dict) and k != "sources"],
+                     padding=(1, 4))
     sources = Text("sources: ", style="bold")
     for name, info in (message.get("sources") or {}).items():
         state = info.get("state", "?")
         age = info.get("age")
         sources.append(f"{name} {state}" + ("" if age is None else f" ({age:.1f} s)") + "   ",
                        style=SOURCE_STYLE.get(state, ""))
-    return Group(main, Text(""), groups, Text(""), sources)
+    return Group(_header(message, url), Text(""), main, Text(""), groups, Text(""), sources)
 
 
 def watch_telemetry(url: str, timeout: float, token: str | None = None, ca_file: str | None = None) -> None:

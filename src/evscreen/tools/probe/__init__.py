@@ -141,7 +141,8 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
         for name in names:
             results.append(run_probe(name, ProbeContext(config, duration)))
         doc = results[0].as_dict() if target != "all" else {
-            "ok": all(r.ok for r in results), "results": {r.probe: r.as_dict() for r in results}}
+            "ok": all(r.ok for r in results), "working": sum(r.ok for r in results), "probed": len(results),
+            "results": {r.probe: r.as_dict() for r in results}}
         print(json.dumps(doc, default=str), flush=True)
     else:
         from evscreen.tools.probe.view import show_probe
@@ -151,4 +152,8 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
                 return run_probe(name, ProbeContext(config, duration, show))
 
             results.append(show_probe(name, run))
+        if len(results) > 1:
+            from evscreen.tools.probe.view import show_tally
+
+            show_tally(results)
     return 0 if all(r.ok for r in results) else 1

@@ -39,7 +39,10 @@ def _verdict(report: dict[str, Any]) -> ProbeResult:
         summary = f"adapter {report['adapter']} is powered" + (
             f"; {device['name']} is connected" if device else "; no phone connected")
         return ProbeResult("bluetooth", True, summary, readings=report, advice=list(report.get("advice", [])))
-    cause = report.get("problem") or ("the adapter is powered off" if report.get("adapter_present") else
-                                      "no Bluetooth adapter")
-    return ProbeResult("bluetooth", False, f"Bluetooth does not work: {cause}", readings=report, cause=str(cause),
+    problem = str(report.get("problem") or ("the adapter is powered off" if report.get("adapter_present") else
+                                            "no Bluetooth adapter"))
+    # The source's message starts with "Bluetooth unavailable: " (its log line needs the name);
+    # after "✘ bluetooth does not work:" that would say it twice.
+    summary = problem.removeprefix("Bluetooth unavailable: ")
+    return ProbeResult("bluetooth", False, summary, readings=report, cause=problem,
                        advice=list(report.get("advice", [])))

@@ -21,6 +21,17 @@ HAT_ADVICE = [
     "board: 8, 12 or 16 MHz) and `dtparam=spi=on` in /boot/firmware/config.txt, then a reboot; "
     "`dmesg | grep -i mcp251` tells whether it was found",
 ]
+KERNEL_ADVICE = [
+    "load SocketCAN: `sudo modprobe can can_raw`, plus the adapter's driver (mcp251x for an MCP2515 HAT, "
+    "gs_usb for candleLight/CANable, peak_usb for PCAN-USB); `lsmod | grep can` lists what is loaded",
+    "a kernel built without CAN support (some containers, WSL, minimal images) cannot do SocketCAN: use "
+    "Raspberry Pi OS's kernel, or a serial adapter with --interface slcan",
+    "in a container, SocketCAN comes from the host: run it with the host's network (`--network host`)",
+]
+NO_DEVICE_ADVICE = [
+    "`ip link show type can` lists the CAN interfaces this machine has: is the name right (--channel)?",
+    "a USB adapter appears when plugged in (`dmesg | tail`); a HAT only after its overlay is loaded:",
+]
 QUIET_ADVICE = [
     "the interface is open but nothing arrives: is the car awake (ignition or charging)? Many ECUs sleep "
     "without the key",
@@ -74,10 +85,25 @@ def _verdict(source: CanSource, state: VehicleState, elapsed: float) -> ProbeRes
                            advice=["pass the bus's DBC: --dbc FILE (or [can] dbc), and map its signals in "
                                    "[can.signals] (docs/can.md)", "`evscreen can-dump` shows the IDs on the bus"])
     if problem:
-        return ProbeResult("can", False, f"cannot read {source.where}: {problem}", readings=readings,
-                           cause=problem, advice=(SOCKETCAN_ADVICE + HAT_ADVICE) if socketcan else [
-                               "check --interface and --channel (python-can's name for the adapter and its port)",
-                               "a USB adapter: `ls /dev/ttyACM* /dev/ttyUSB*`; the dialout group for serial ones"])
+        summary = problem if problem.startswith("cannot") else f"cannot read {source.where}: {problem}"
+        if socketcan:
+            cause, advice = socketcan_cause(problem, source.cfg.channel)
+        else:
+            cause, advice = problem, [
+                "check --interface and --channel (python-can's name for the adapter and its port)",
+                "a USB adapter: `ls /dev/ttyACM* /dev/ttyUSB*`; the dialout group for serial ones"]
+        return ProbeResult("can", False, summary, readings=readings, cause=cause, advice=advice)
     return ProbeResult("can", False, f"{source.where} is open but no frame arrived in {elapsed:.1f} s",
                        readings=readings, cause="no traffic", advice=QUIET_ADVICE + (SOCKETCAN_ADVICE[1:] if socketcan
                                                                                      else []))
+
+
+def socketcan_cause(problem: str, channel: str) -> tuple[str, list[str]]:
+    """The likely cause of a SocketCAN failure, from the errno in the message, and what to do."""
+    if "[Errno 97]" in problem or "Address family not supported" in problem:
+        return "this kernel has no SocketCAN: the can modules are not loaded (or not built)", KERNEL_ADVICE
+    if "[Errno 19]" in problem or "No such device" in problem:
+        return f"there is no CAN interface {channel} on this machine", NO_DEVICE_ADVICE + HAT_ADVICE
+    if "[Errno 100]" in problem or "Network is down" in problem:
+        return f"{channel} exists but is down", SOCKETCAN_ADVICE
+    return problem, SOCKETCAN_ADVICE + HAT_ADVICE

@@ -44,7 +44,9 @@ async def _probe(ctx: ProbeContext, duration: float) -> ProbeResult:
         await source.open()
     except SourceUnavailable as exc:
         cause, advice = _unavailable_advice(source.unavailable_cause, source.pin)
-        return ProbeResult("dht11", False, str(exc), {"model": source.model, "pin": source.pin}, cause, advice,
+        # "DHT11 unavailable: why" is the source's log line; the verdict line names the probe already.
+        summary = str(exc).removeprefix(f"{source.model} unavailable: ")
+        return ProbeResult("dht11", False, summary, {"model": source.model, "pin": source.pin}, cause, advice,
                            loop.time() - started)
     try:
         while True:

@@ -47,7 +47,7 @@ CAUSES: dict[str, tuple[str, list[str]]] = {
     "gpsd_unreachable": ("gpsd is not reachable", [
         "is gpsd running? `systemctl status gpsd` (install it with `sudo apt install gpsd`)",
         "check [gps] gpsd_host and gpsd_port (gpsd listens on 127.0.0.1:2947 by default)",
-        "or read the receiver directly: --gps-source serial --port /dev/serial0",
+        "or read the receiver directly: --gps-source serial --device /dev/serial0",
     ]),
     "gpsd_lost": ("gpsd closed the connection", ["`journalctl -u gpsd` tells why gpsd stopped"]),
     "gpsd_no_device": ("gpsd runs but has no receiver", [

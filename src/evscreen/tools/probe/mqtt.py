@@ -33,10 +33,12 @@ async def round_trips(config: MqttConfig | Any, duration: float) -> dict[str, An
     result = await _probe(config, duration)
     if result["ok"]:
         rtt = result["rtt_ms"]
-        result["summary"] = (f"{result['broker']} works: round trip {rtt['median']:g} ms "
+        result["summary"] = (f"{result['broker']}, round trip {rtt['median']:g} ms "
                              f"(median of {result['round_trips']}), connected in {result['connect_ms']:g} ms")
     else:
-        result["summary"] = f"{result['broker']}: {result['error']}"
+        # The errors name the broker already ("connection refused by mqtt://...") or not at all.
+        error = str(result["error"])
+        result["summary"] = error if result["broker"] in error else f"{result['broker']}: {error}"
     return result
 
 
