@@ -439,7 +439,10 @@ class SnifferTable:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=title, title_justify="left", expand=False, header_style="bold")
+        from evscreen.tools.terminal import literal
+
+        # File names and channels are shown as written ("/tmp/[x]/drive.log"), never read as markup.
+        table = Table(title=literal(title, "table.title"), title_justify="left", expand=False, header_style="bold")
         for column, justify in (("bus", "left"), ("ID", "right"), ("message", "left"), ("count", "right"),
                                 ("rate", "right"), ("DLC", "right"), ("data", "left"), ("signals", "left")):
             table.add_column(column, justify=justify, no_wrap=column != "signals")  # type: ignore[arg-type]
@@ -464,7 +467,7 @@ class SnifferTable:
             if row.note:
                 signals.append(f"  [{row.note}]", style="red")
             table.add_row(
-                row.channel, _id_text(row.frame_id, row.extended), row.message.name if row.message else "—",
+                literal(row.channel), _id_text(row.frame_id, row.extended), row.message.name if row.message else "—",
                 str(row.count), f"{rate:.1f}/s", str(len(row.data)), data, signals,
                 style="dim" if stale else None,
             )

@@ -10,8 +10,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evscreen.tools.client import telemetry_stream
 from evscreen.errors import ServerUnreachable
+from evscreen.tools.client import telemetry_stream
+from evscreen.tools.terminal import literal
 
 UNITS = {
     "speed": "km/h", "wheel_speed": "km/h", "speed_gps": "km/h", "range_km": "km", "battery_soc": "%",
@@ -34,8 +35,9 @@ def _fmt(name: str, value: Any) -> Text:
 
 
 def render(message: dict[str, Any], url: str) -> Group:
-    main = Table(title=f"evscreen telemetry — {url} — {message.get('timestamp')}", title_justify="left",
-                 show_header=False, expand=False, box=None, padding=(0, 2))
+    # The URL and everything the server sends are shown as written, never read as rich markup.
+    main = Table(title=literal(f"evscreen telemetry — {url} — {message.get('timestamp')}", "table.title"),
+                 title_justify="left", show_header=False, expand=False, box=None, padding=(0, 2))
     main.add_column(style="bold")
     main.add_column()
     main.add_column(style="bold")
@@ -45,12 +47,12 @@ def render(message: dict[str, Any], url: str) -> Group:
         pair = scalars[i:i + 2]
         cells: list[Any] = []
         for k, v in pair:
-            cells += [k, _fmt(k, v)]
+            cells += [literal(k), _fmt(k, v)]
         main.add_row(*cells)
     groups = Table(show_header=True, box=None, padding=(0, 2))
     names = [k for k, v in message.items() if isinstance(v, dict) and k != "sources"]
     for name in names:
-        groups.add_column(name, style="")
+        groups.add_column(literal(name), style="")
     columns = [[Text.assemble((f"{k} ", "bold"), _fmt(k, v)) for k, v in message[name].items()] for name in names]
     for row in range(max((len(c) for c in columns), default=0)):
         groups.add_row(*[c[row] if row < len(c) else Text("") for c in columns])

@@ -10,16 +10,20 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from evscreen.tools.terminal import literal
+
 if TYPE_CHECKING:
     from evscreen.tools.probe import ProbeResult, Rows
 
 
 def _table(title: str, rows: Rows) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    # Readings are the hardware's and the system's words ("[Errno 19] No such device"): shown as written.
+    table = Table(title=literal(title, "table.title"), title_justify="left", show_header=False, box=None,
+                  padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(literal(label), literal(value))
     return table
 
 
