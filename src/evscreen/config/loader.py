@@ -178,11 +178,6 @@ def _parse_env(spec: KeySpec, raw: str, name: str) -> Any:
     return text
 
 
-def parse_value_text(spec: KeySpec, raw: str) -> Any:
-    """Convert a string from the command line to the key's type and check it."""
-    return _check(spec, _parse_env(spec, raw, "command line"), source="command line")
-
-
 def _check(spec: KeySpec, value: Any, *, source: str) -> Any:
     """Return ``value`` if it is allowed for ``spec``, else raise a ConfigError naming the key."""
     tp, optional = _base_type(spec.type)

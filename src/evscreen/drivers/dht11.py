@@ -180,12 +180,9 @@ def captured_stdout() -> Iterator[io.StringIO]:
             log.debug("output of the DHT library: %s", text.getvalue().strip())
 
 
-#: Why the library cannot be used, as ``SourceUnavailable.cause`` (the probe's advice keys on it).
-UNAVAILABLE_CAUSES = ("not_installed", "unsupported_board", "import_failed", "no_pin", "permission",
-                      "gpio_helper", "pin_setup")
-
-
 def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
+    """``cause`` says why the library cannot be used, for the probe's advice: not_installed,
+    unsupported_board, import_failed, no_pin, permission, gpio_helper or pin_setup."""
     first = " ".join(why.strip().split())[:300] or "unknown error"
     exc = SourceUnavailable(f"{model} unavailable: {first}")
     exc.cause = cause  # type: ignore[attr-defined]

@@ -86,6 +86,8 @@ class MqttBridge:
         self.connection_state = "stopped"
         #: Why the last connection attempt failed or the last connection ended; None while connected.
         self.last_error: str | None = None
+        #: Connections made since start (so reconnects are ``connects - 1``) and commands answered,
+        #: shown in /healthz.
         self.connects = 0
         self.commands_answered = 0
         self._conn: MqttConnection | None = None
@@ -113,10 +115,6 @@ class MqttBridge:
     def outbox_size(self) -> int:
         return self.outbox.size
 
-    @property
-    def outbox_dropped(self) -> int:
-        return self.outbox.dropped
-
     def health(self) -> dict[str, Any]:
         return {
             "state": self.connection_state,
@@ -126,6 +124,8 @@ class MqttBridge:
             "outbox_dropped": self.outbox.dropped,
             "outbox_durable": self.outbox.sync.durable,
             "last_seq": self.outbox.last_seq,
+            "connects": self.connects,
+            "commands_answered": self.commands_answered,
         }
 
     def describe(self) -> str:
