@@ -11,12 +11,13 @@ import subprocess
 from pathlib import Path
 
 from conftest import evscreen_cmd
+
 from evscreen.tools.watch import render
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # Wide enough that rich wraps no line of these short messages.
-    return subprocess.run(evscreen_cmd(*args), capture_output=True, text=True, timeout=60,
+    return subprocess.run(evscreen_cmd(*args), capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 

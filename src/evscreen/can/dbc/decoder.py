@@ -23,6 +23,7 @@ from evscreen.can.dbc import codegen
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.spec import DbcSpec, MessageSpec, bytes_needed
 
+
 class Decoded(NamedTuple):
     """One decoded frame."""
 
