@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from evscreen.address import host_port
 from evscreen.drivers.gps import BACKOFF_MAX_S, BACKOFF_START_S, SILENCE_S, FixSink, Problem
 from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
 
@@ -23,8 +24,7 @@ class GpsdFeed:
 
     @property
     def where(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def describe(self) -> str:
         return f"gpsd at {self.where}"

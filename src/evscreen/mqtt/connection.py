@@ -28,6 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from evscreen.address import host_port
+
 log = logging.getLogger(__name__)
 
 #: QoS 1/2 messages sent and not yet acknowledged, at most (paho's and mosquitto's default; a
@@ -55,8 +57,7 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
 
     def describe(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host_port(self.host, self.port)}"
 
 
 @dataclass(frozen=True)
