@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from evscreen.aio import within
 from evscreen.config import MqttConfig, data_dir
 from evscreen.dispatch import Dispatcher
 from evscreen.mqtt.commands import answer_command
@@ -166,7 +167,7 @@ class MqttBridge:
                 log.info("MQTT: %d telemetry message(s) not acknowledged yet stay in the outbox for the next start",
                          self.outbox.size)
             with contextlib.suppress(NotConnected, asyncio.TimeoutError):
-                await asyncio.wait_for(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
+                await within(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
             await conn.disconnect()
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
@@ -380,7 +381,7 @@ class MqttBridge:
                 except NotConnected:
                     return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._state_wake.wait(), interval)
+                await within(self._state_wake.wait(), interval)
 
     def _publish_discovery(self, conn: MqttConnection) -> None:
         for topic, payload in discovery_messages(self.topics, self.options.vehicle_id,

@@ -29,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from evscreen.address import host_port
+from evscreen.aio import within
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class MqttConnection:
             raise _explain_connect_error(exc, s) from None
         client.loop_start()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._connack), s.connect_timeout)
+            return await within(asyncio.shield(self._connack), s.connect_timeout)
         except asyncio.TimeoutError:
             await self.disconnect()
             raise ConnectFailed(
@@ -266,7 +267,7 @@ class MqttConnection:
             raise NotConnected(paho.error_string(rc))
         fut = self._subscriptions.setdefault(mid, self._loop.create_future())
         try:
-            codes = await asyncio.wait_for(asyncio.shield(fut), self.settings.connect_timeout)
+            codes = await within(asyncio.shield(fut), self.settings.connect_timeout)
         finally:
             self._subscriptions.pop(mid, None)
         if not codes or codes[0] >= 0x80:

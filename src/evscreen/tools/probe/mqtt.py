@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from evscreen.address import host_port
+from evscreen.aio import within
 from evscreen.config import MqttConfig
 from evscreen.errors import ConfigError
 from evscreen.mqtt.connection import ConnectFailed, Message, MqttConnection, NotConnected
@@ -111,7 +112,7 @@ async def _await_echo(echoes: asyncio.Queue[Message], body: bytes, timeout: floa
         if remaining <= 0:
             return False
         try:
-            message = await asyncio.wait_for(echoes.get(), remaining)
+            message = await within(echoes.get(), remaining)
         except asyncio.TimeoutError:
             return False
         if message.payload == body:
