@@ -16,6 +16,7 @@ import typer
 
 from evscreen import __version__
 from evscreen.errors import EvscreenError, UsageError
+from evscreen.protocol import DEFAULT_SETTINGS
 from evscreen.tools.terminal import literal, print_error, report_error
 
 app = typer.Typer(
@@ -259,9 +260,11 @@ def simulate(
                                          help="candump log to write, '-' for stdout (required)."),
     seed: Optional[str] = typer.Option(None, "--seed", metavar="N",
                                        help="Seed of the drive [default: simulation.seed]."),
-    drive_mode: str = typer.Option("normal", "--drive-mode", metavar="MODE", help="eco, normal or sport."),
-    regen_level: str = typer.Option("standard", "--regen-level", metavar="LEVEL", help="off, low, standard or high."),
-    charge_limit: str = typer.Option("80", "--charge-limit", metavar="PERCENT",
+    drive_mode: str = typer.Option(DEFAULT_SETTINGS["drive_mode"], "--drive-mode", metavar="MODE",
+                                   help="eco, normal or sport."),
+    regen_level: str = typer.Option(DEFAULT_SETTINGS["regen_level"], "--regen-level", metavar="LEVEL",
+                                    help="off, low, standard or high."),
+    charge_limit: str = typer.Option(str(DEFAULT_SETTINGS["charge_limit"]), "--charge-limit", metavar="PERCENT",
                                      help="Charging stops at this SoC, 50-100."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
     config_file: Optional[Path] = ConfigOption,
