@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evscreen import __version__
+from evscreen.address import host_port
 from evscreen.server import web
 from evscreen.server.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
@@ -44,9 +45,7 @@ class Runtime:
 
     @property
     def url(self) -> str:
-        host = self.loaded.config.server.host
-        shown = f"[{host}]" if ":" in host else host
-        return f"{self.server.scheme}://{shown}:{self.server.port}"
+        return f"{self.server.scheme}://{host_port(self.loaded.config.server.host, self.server.port)}"
 
     async def start(self) -> None:
         await self.server.start()
@@ -191,7 +190,7 @@ async def serve_forever(loaded: LoadedConfig) -> None:
         await runtime.start()
     except OSError as exc:
         raise EvscreenError(
-            f"cannot listen on {loaded.config.server.host}:{loaded.config.server.port}: {exc.strerror or exc}"
+            f"cannot listen on {host_port(loaded.config.server.host, loaded.config.server.port)}: {exc.strerror or exc}"
             " (is another evscreen running? choose another port with --port)"
         ) from None
     for line in banner(runtime):

@@ -13,7 +13,6 @@ from evscreen.config.loader import (
     display_value,
     load_config,
     log_dir,
-    parse_value_text,
     secrets_readable_by_others,
     toml_value,
 )
@@ -40,6 +39,6 @@ __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
     "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
     "SimulationConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
-    "key_specs", "load_config", "log_dir", "parse_value_text", "secrets_readable_by_others", "sections",
+    "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
     "toml_value",
 ]

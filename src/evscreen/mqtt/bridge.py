@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from evscreen.aio import within
 from evscreen.config import MqttConfig, data_dir
 from evscreen.dispatch import Dispatcher
 from evscreen.mqtt.commands import answer_command
@@ -86,6 +87,8 @@ class MqttBridge:
         self.connection_state = "stopped"
         #: Why the last connection attempt failed or the last connection ended; None while connected.
         self.last_error: str | None = None
+        #: Connections made since start (so reconnects are ``connects - 1``) and commands answered,
+        #: shown in /healthz.
         self.connects = 0
         self.commands_answered = 0
         self._conn: MqttConnection | None = None
@@ -113,10 +116,6 @@ class MqttBridge:
     def outbox_size(self) -> int:
         return self.outbox.size
 
-    @property
-    def outbox_dropped(self) -> int:
-        return self.outbox.dropped
-
     def health(self) -> dict[str, Any]:
         return {
             "state": self.connection_state,
@@ -126,6 +125,8 @@ class MqttBridge:
             "outbox_dropped": self.outbox.dropped,
             "outbox_durable": self.outbox.sync.durable,
             "last_seq": self.outbox.last_seq,
+            "connects": self.connects,
+            "commands_answered": self.commands_answered,
         }
 
     def describe(self) -> str:
@@ -166,7 +167,7 @@ class MqttBridge:
                 log.info("MQTT: %d telemetry message(s) not acknowledged yet stay in the outbox for the next start",
                          self.outbox.size)
             with contextlib.suppress(NotConnected, asyncio.TimeoutError):
-                await asyncio.wait_for(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
+                await within(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
             await conn.disconnect()
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
@@ -380,7 +381,7 @@ class MqttBridge:
                 except NotConnected:
                     return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._state_wake.wait(), interval)
+                await within(self._state_wake.wait(), interval)
 
     def _publish_discovery(self, conn: MqttConnection) -> None:
         for topic, payload in discovery_messages(self.topics, self.options.vehicle_id,

@@ -28,6 +28,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from evscreen.address import host_port
+from evscreen.aio import within
+
 log = logging.getLogger(__name__)
 
 #: QoS 1/2 messages sent and not yet acknowledged, at most (paho's and mosquitto's default; a
@@ -55,8 +58,7 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
 
     def describe(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host_port(self.host, self.port)}"
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ class MqttConnection:
             raise _explain_connect_error(exc, s) from None
         client.loop_start()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._connack), s.connect_timeout)
+            return await within(asyncio.shield(self._connack), s.connect_timeout)
         except asyncio.TimeoutError:
             await self.disconnect()
             raise ConnectFailed(
@@ -265,7 +267,7 @@ class MqttConnection:
             raise NotConnected(paho.error_string(rc))
         fut = self._subscriptions.setdefault(mid, self._loop.create_future())
         try:
-            codes = await asyncio.wait_for(asyncio.shield(fut), self.settings.connect_timeout)
+            codes = await within(asyncio.shield(fut), self.settings.connect_timeout)
         finally:
             self._subscriptions.pop(mid, None)
         if not codes or codes[0] >= 0x80:

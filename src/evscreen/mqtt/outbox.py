@@ -11,20 +11,18 @@ own, so a slow SD card never stalls the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from evscreen.aio import WorkerThread
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -229,10 +227,7 @@ class AsyncOutbox:
 
     def __init__(self, outbox: Outbox) -> None:
         self.sync = outbox
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mqtt-outbox")
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        self._worker = WorkerThread("mqtt-outbox")
 
     # Counters are plain ints written by the worker thread; reading them here is safe.
     @property
@@ -248,19 +243,19 @@ class AsyncOutbox:
         return self.sync.last_seq
 
     async def open(self) -> None:
-        await self._run(self.sync.open)
+        await self._worker.run(self.sync.open)
 
     async def append(self, message: dict[str, Any]) -> int:
-        return await self._run(self.sync.append, message)
+        return await self._worker.run(self.sync.append, message)
 
     async def read_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
-        return await self._run(self.sync.read_after, seq, limit)
+        return await self._worker.run(self.sync.read_after, seq, limit)
 
     async def delete(self, seqs: Sequence[int]) -> None:
-        await self._run(self.sync.delete, list(seqs))
+        await self._worker.run(self.sync.delete, list(seqs))
 
     async def close(self) -> None:
         try:
-            await self._run(self.sync.close)
+            await self._worker.run(self.sync.close)
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.shutdown()
