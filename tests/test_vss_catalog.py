@@ -8,12 +8,26 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import REPO
-from evscreen.protocol import ACTIONS, DRIVE_MODES, REGEN_LEVELS, SETTING_OF_ACTION, TWIN_MODES
+
+from evscreen.protocol import (
+    ACTIONS,
+    DRIVE_MODES,
+    REGEN_LEVELS,
+    SETTING_OF_ACTION,
+    TWIN_MODES,
+)
 from evscreen.state import telemetry_paths
 from evscreen.vss import values
-from evscreen.vss.catalog import BY_FIELD, BY_PATH, CATALOG, OVERLAY_BRANCHES, OVERLAY_ROOT, Names, Signal
+from evscreen.vss.catalog import (
+    BY_FIELD,
+    BY_PATH,
+    CATALOG,
+    OVERLAY_BRANCHES,
+    OVERLAY_ROOT,
+    Names,
+    Signal,
+)
 from evscreen.vss.docs import overlay_vspec, vss_markdown
 
 VSS_DATA = REPO / "tests" / "data" / "vss"

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import sys
 
-from evscreen.vss.catalog import CATALOG, OVERLAY_BRANCHES, OVERLAY_ROOT, VSS_VERSION, Names, Scale, Signal
+from evscreen.vss.catalog import (
+    CATALOG,
+    OVERLAY_BRANCHES,
+    OVERLAY_ROOT,
+    VSS_VERSION,
+    Names,
+    Scale,
+    Signal,
+)
 
 INTRO = f"""\
 # VSS names
@@ -48,6 +56,10 @@ How values differ from the WebSocket protocol ([protocol.md](protocol.md)):
 """
 
 
+NO_VSS_NODE = ("`connect_bluetooth` has no VSS actuator and is not offered over VISS; use the WebSocket "
+               "protocol or MQTT for it.")
+
+
 def conversion_text(signal: Signal) -> str:
     conversion = signal.conversion
     if isinstance(conversion, Scale):
@@ -82,8 +94,7 @@ def vss_markdown() -> str:
                      s.description]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
-    lines += ["`connect_bluetooth` has no VSS actuator and is not offered over VISS; use the WebSocket "
-              "protocol or MQTT for it.", ""]
+    lines += [NO_VSS_NODE, ""]
     return "\n".join(lines)
 
 

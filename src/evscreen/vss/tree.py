@@ -26,7 +26,7 @@ class SignalTree:
                 self.branches.setdefault(".".join(parts[:depth]), []).append(signal)
         clash = set(self.leaves) & set(self.branches)
         if clash:
-            raise ValueError(f"{sorted(clash)[0]} is both a leaf and a branch")
+            raise ValueError(f"{min(clash)} is both a leaf and a branch")
 
     def is_leaf(self, path: str) -> bool:
         return path in self.leaves

@@ -17,8 +17,21 @@ from typing import Any
 
 from evscreen.vss import values
 from evscreen.vss.catalog import Signal
-from evscreen.vss.errors import BAD_REQUEST, FORBIDDEN, INVALID_DATA, NOT_FOUND, VissError
-from evscreen.vss.filters import MAX_PATH_LENGTH, Change, Filters, Range, Trigger, parse_filters
+from evscreen.vss.errors import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    INVALID_DATA,
+    NOT_FOUND,
+    VissError,
+)
+from evscreen.vss.filters import (
+    MAX_PATH_LENGTH,
+    Change,
+    Filters,
+    Range,
+    Trigger,
+    parse_filters,
+)
 from evscreen.vss.tree import SignalTree, normalize
 
 SUBPROTOCOL = "VISSv2"
@@ -94,6 +107,7 @@ def parse_request(message: str | bytes, tree: SignalTree, period_limits: tuple[i
     if known_action is None:
         shown = "missing" if action is None else json.dumps(action)[:40]
         raise VissError(BAD_REQUEST, f"action {shown} is not one of {', '.join(ACTIONS)}", None, request_id)
+    action = known_action
     authorization = obj.get("authorization")
     if authorization is not None and (not isinstance(authorization, str) or len(authorization) > MAX_TOKEN_LENGTH):
         raise VissError(BAD_REQUEST, "authorization must be the token as a string", action, request_id)
