@@ -8,11 +8,12 @@ with 404: evscreen keeps no history). ``curvelog`` is refused.
 Trigger semantics (VISS v2 core, "Filter Request"):
 
 - ``timebased`` ``{"period": "500"}``: an event every period (milliseconds).
-- ``change`` ``{"logic-op": "gt", "diff": "10"}``: an event when ``current - last op diff``,
-  where *last* is the value last reported (the value when the subscription started, at first),
-  so a slow drift is reported once it adds up to ``diff``. Booleans count as 0 and 1 (``gt 0`` is
-  false -> true); strings allow ``ne``/``eq`` with diff ``"0"``. A value appearing where there was
-  none counts as a change.
+- ``change`` ``{"logic-op": "gt", "diff": "10"}``: an event when ``current - last op diff``. For a
+  number, *last* is the value last reported ("since last capture"; the value when the subscription
+  started, at first), so a slow drift is reported once it adds up to ``diff``. For a boolean or a
+  string it is the previous sample, so each transition counts: booleans count as 0 and 1 (``gt 0``
+  is false -> true, ``lt 0`` true -> false, ``ne 0`` either), strings allow ``ne``/``eq`` with diff
+  ``"0"``. A value appearing where there was none counts as a change.
 - ``range`` ``{"boundary-op": "gt", "boundary": "50"}``, or two such objects, the first with an
   optional ``"combination-op": "AND" | "OR"`` (AND by default): an event each time the watched
   signal takes a new value that lies in the range.
@@ -49,15 +50,18 @@ class Change:
     op: str
     diff: float
 
-    def fires(self, last: Any, current: Any) -> bool:
-        """Whether ``current`` has moved from ``last`` (the last reported value) as asked."""
+    def step(self, last: Any, current: Any) -> tuple[bool, Any]:
+        """Whether ``current`` fires against ``last``, and the *last* to compare the next sample with."""
         if current is None:
-            return False
+            return False, last
         if last is None:
-            return self.op != "eq"
-        if isinstance(current, str) or isinstance(last, str):
-            return OPERATORS[self.op](current != last, self.diff != 0)
-        return OPERATORS[self.op](_number(current) - _number(last), self.diff)
+            return self.op != "eq", current
+        if isinstance(current, str):  # transitions: compared with the previous sample
+            return OPERATORS[self.op](current != last, self.diff != 0), current
+        if isinstance(current, bool):
+            return OPERATORS[self.op](_number(current) - _number(last), self.diff), current
+        fires = OPERATORS[self.op](_number(current) - _number(last), self.diff)
+        return fires, current if fires else last  # a deadband: compared with the last reported value
 
 
 @dataclass(frozen=True)
