@@ -222,10 +222,11 @@ def test_timebased_events_come_at_their_periods(live_server):
         slow = client.subscribe("Vehicle.Chassis.Axle", timebased(400))["subscriptionId"]
         assert fast != slow
         client.wait_events(slow, 4)
-        # By the slow one's 4th event (1.6 s) the fast one (every 0.1 s) has sent 16; a loaded
+        # Events come on a grid (multiples of the period), so the slow one's 4th event comes 1.2 to
+        # 1.6 s after subscribing, by when the fast one (every 0.1 s) has sent 12 to 16; a loaded
         # machine may make it skip a few, never send more (no bursts of late events).
         count = len(client.events[fast])
-        assert 10 <= count <= 17, count
+        assert 8 <= count <= 17, count
         event = client.next_event(fast)
         assert event["subscriptionId"] == fast and values_of(event).keys() == {"Vehicle.Speed"}
         tyres = client.next_event(slow)

@@ -11,8 +11,10 @@ and origins are the server's. Requests per connection are rate-limited like the 
 
 One scheduler task runs every subscription of every connection: a heap of due times, one snapshot
 built per wake-up for all that are due, each distinct set of signals encoded once. ``timebased``
-subscriptions are due every period; ``change`` and ``range`` ones every ``viss.min_period`` (the
-sampling of their watched signal). Events go out like the screen's telemetry: written without
+subscriptions are due every period, on a grid (multiples of the period on the loop's clock) so that
+all subscriptions of one period share their wake-ups, snapshot and encoding, as the screens share
+one telemetry tick; ``change`` and ``range`` ones are checked every ``viss.min_period`` on the same
+kind of grid. Events go out like the screen's telemetry: written without
 waiting to a client whose output has drained, skipped for one that has not, and a client that
 stops reading for ``server.stall_timeout`` is disconnected.
 """
@@ -24,6 +26,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -86,20 +89,55 @@ class VissSession(Client):
 
 
 class Subscription:
-    __slots__ = ("active", "due", "id", "last", "period", "request", "session")
+    __slots__ = ("active", "id", "key", "last", "period", "request", "session", "slot")
 
     def __init__(self, sid: str, session: VissSession, request: viss_protocol.Subscribe, period: float,
-                 due: float, last: Any) -> None:
+                 now: float, last: Any) -> None:
         self.id = sid
         self.session = session
         self.request = request
+        #: What its data member is made of: subscriptions with equal keys share one encoding.
+        self.key = ("[" if request.many else "") + " ".join(signal.path for signal in request.signals)
         self.period = period  # seconds between checks (timebased: between events)
-        self.due = due  # loop time of the next check
+        self.slot = 0
+        self.next_after(now)
         self.last = last  # change: the value to compare with (Change.step); range: last value sampled
         self.active = True
 
+    @property
+    def due(self) -> float:
+        """Loop time of the next check: slot × period, the same float for every subscription of a period."""
+        return self.slot * self.period
+
+    def next_after(self, now: float) -> None:
+        """Move to the first slot of the grid after ``now``."""
+        self.slot = math.floor(now / self.period) + 1
+
     def __lt__(self, other: Subscription) -> bool:  # heap order on ties
         return self.id < other.id
+
+
+class Batch:
+    """One wake-up of the scheduler: the snapshot every subscription due now reads, and the data
+    members encoded so far, by the signals they carry."""
+
+    __slots__ = ("payloads", "snapshot", "ts")
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+        self.ts = json.dumps(snapshot["timestamp"])
+        self.payloads: dict[str, str] = {}
+
+    def payload(self, subscription: Subscription) -> str:
+        """The encoded data member of ``subscription``'s signals ("" when none has a value)."""
+        payload = self.payloads.get(subscription.key)
+        if payload is None:
+            request = subscription.request
+            points = _points(request.signals, self.snapshot)
+            payload = json.dumps(viss_protocol.data(points, self.snapshot["timestamp"], request.many),
+                                 separators=(",", ":")) if points else ""
+            self.payloads[subscription.key] = payload
+        return payload
 
 
 class VissEndpoint:
@@ -253,7 +291,7 @@ class VissEndpoint:
             if isinstance(trigger, Change):  # the baseline is the value now: no event until it moves
                 last = _native(request.watched, self.server.snapshot())
         sid = str(next(self._ids))
-        subscription = Subscription(sid, session, request, period, now + period, last)
+        subscription = Subscription(sid, session, request, period, now, last)
         session.subscriptions[sid] = subscription
         self._schedule(subscription)
         return viss_protocol.subscribe_response(request.request_id, sid, self._now())
@@ -300,50 +338,43 @@ class VissEndpoint:
 
     def _run_due(self, now: float) -> None:
         heap = self._heap
-        snapshot: dict[str, Any] | None = None
-        encoded: dict[int, str] = {}  # id(signals) -> the data member, encoded once per wake-up
+        batch: Batch | None = None
         while heap and heap[0][0] <= now:
             _, subscription = heapq.heappop(heap)
             if not subscription.active:
                 continue
-            if snapshot is None:
-                snapshot = self.server.snapshot()
+            if batch is None:
+                batch = Batch(self.server.snapshot())
             try:
-                self._check(subscription, snapshot, encoded)
+                self._check(subscription, batch)
             except Exception:
                 log.exception("VISS subscription %s failed; ending it", subscription.id)
-                self._fail(subscription, snapshot)
+                self._fail(subscription, batch.snapshot)
                 continue
-            subscription.due += subscription.period
+            subscription.slot += 1
             if subscription.due <= now:  # fell behind (a stalled loop): no burst of late events
-                subscription.due = now + subscription.period
+                subscription.next_after(now)
             heapq.heappush(heap, (subscription.due, subscription))
 
-    def _check(self, subscription: Subscription, snapshot: dict[str, Any], encoded: dict[int, str]) -> None:
+    def _check(self, subscription: Subscription, batch: Batch) -> None:
         request, trigger = subscription.request, subscription.request.trigger
         if isinstance(trigger, Change):
-            fires, subscription.last = trigger.step(subscription.last, _native(request.watched, snapshot))
+            fires, subscription.last = trigger.step(subscription.last, _native(request.watched, batch.snapshot))
             if not fires:
                 return
         elif isinstance(trigger, Range):
-            value = _native(request.watched, snapshot)
+            value = _native(request.watched, batch.snapshot)
             if value == subscription.last and subscription.last is not _UNSAMPLED:
                 return
             subscription.last = value
             if not trigger.holds(value):
                 return
-        key = id(request.signals)
-        payload = encoded.get(key)
-        if payload is None:
-            points = _points(request.signals, snapshot)
-            payload = encoded[key] = json.dumps(
-                viss_protocol.data(points, snapshot["timestamp"], request.many), separators=(",", ":")
-            ) if points else ""
+        payload = batch.payload(subscription)
         if payload:
-            ts = json.dumps(snapshot["timestamp"])
-            # Built as text: the data member is shared by every subscription due now on these signals.
-            self._deliver(subscription.session,
-                          f'{{"action":"subscription","subscriptionId":"{subscription.id}","data":{payload},"ts":{ts}}}')
+            # Built as text around the shared data member: one encoding for every subscription due now on
+            # these signals, as one telemetry encoding serves every screen.
+            self._deliver(subscription.session, f'{{"action":"subscription","subscriptionId":"{subscription.id}",'
+                                                f'"data":{payload},"ts":{batch.ts}}}')
 
     def _deliver(self, session: VissSession, text: str) -> None:
         if session.ready():
