@@ -26,13 +26,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_seconds, figure, free_port, percentile, wait_for_port  # noqa: E402
+from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port  # noqa: E402
 
 PERIOD_MS = 100
 WARM_UP_S = 2.0
@@ -119,19 +118,8 @@ def one_run(mode: str, n: int, seconds: float) -> tuple[float, float, int]:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
-            marks: dict[str, float] = {}
-
-            def sample() -> None:  # server CPU over the measuring window only
-                time.sleep(WARM_UP_S)
-                marks["cpu0"], marks["t0"] = cpu_seconds(proc.pid), time.monotonic()
-                time.sleep(seconds)
-                marks["cpu1"], marks["t1"] = cpu_seconds(proc.pid), time.monotonic()
-
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            delays = measure(f"ws://127.0.0.1:{port}", mode, n, seconds)
-            sampler.join()
-            cpu = (marks["cpu1"] - marks["cpu0"]) / (marks["t1"] - marks["t0"]) * 100
+            url = f"ws://127.0.0.1:{port}"
+            delays, cpu = cpu_percent_while(proc.pid, WARM_UP_S, seconds, lambda: measure(url, mode, n, seconds))
         finally:
             proc.terminate()
             proc.wait(10)
