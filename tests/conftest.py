@@ -173,23 +173,6 @@ def live_server(port: int) -> Iterator[Any]:
         rt.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CA (ca.pem) and a certificate for 127.0.0.1 and localhost (cert.pem, key.pem) from trustme."""
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    folder = tmp_path_factory.mktemp("tls")
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
-    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
-    for pem in cert.cert_chain_pems[1:]:
-        with open(folder / "cert.pem", "ab") as f:
-            f.write(pem.bytes())
-    return folder
-
-
 def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
     return json.loads(ws.recv(timeout=timeout))
 

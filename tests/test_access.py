@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+import trustme
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -117,6 +118,20 @@ def test_insecure_no_auth_warns_at_start(serve_process):
     server = serve_process("--host", "0.0.0.0", "--insecure-no-auth", "--simulation", "on")
     code, err = server.stop()
     assert code == 0 and "WITHOUT authentication" in err and "NO AUTHENTICATION" in err
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    folder = tmp_path_factory.mktemp("tls")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    for pem in cert.cert_chain_pems[1:]:
+        with open(folder / "cert.pem", "ab") as f:
+            f.write(pem.bytes())
+    return folder
 
 
 def test_wss_with_token_and_ca(live_server, tls_files):

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import viss_schema
 from conftest import REPO, recv_json, recv_until
+from test_access import tls_files  # noqa: F401 - the server certificate fixture (test_access.py)
 from viss_client import VissClient, values_of
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -376,7 +377,7 @@ def test_token_in_each_request_or_at_the_upgrade(live_server):
         connect(server.url)  # the screen's protocol still needs it at the upgrade
 
 
-def test_wss_when_tls_is_configured(live_server, tls_files):
+def test_wss_when_tls_is_configured(live_server, tls_files):  # noqa: F811 - the fixture imported above
     server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"), "server.tls_key": str(tls_files / "key.pem")})
     context = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
     url = server.url.replace("ws://", "wss://")
