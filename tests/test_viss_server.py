@@ -377,6 +377,24 @@ def test_token_in_each_request_or_at_the_upgrade(live_server):
         connect(server.url)  # the screen's protocol still needs it at the upgrade
 
 
+def test_origins_as_for_the_screen(live_server):
+    server = live_server(**{"server.allowed_origins": ["https://screen.local"]})
+    with pytest.raises(InvalidStatus) as refused:
+        viss(server, origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+    with viss(server, origin="https://screen.local") as allowed:
+        assert allowed.ws.subprotocol == "VISSv2"
+
+
+def test_viss_connections_count_towards_the_connection_limit(live_server):
+    server = live_server(**{"server.max_connections": 1})
+    with viss(server) as client:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(server.url)
+        assert refused.value.response.status_code == 503
+        assert "error" not in client.get(MODE)
+
+
 def test_wss_when_tls_is_configured(live_server, tls_files):  # noqa: F811 - the fixture imported above
     server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"), "server.tls_key": str(tls_files / "key.pem")})
     context = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
