@@ -12,7 +12,7 @@ import viss_schema
 from conftest import REPO, recv_json, recv_until
 from test_access import tls_files  # noqa: F401 - the server certificate fixture (test_access.py)
 from viss_client import VissClient, values_of
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 TOKEN = "viss-t0ken-Q7"
@@ -339,6 +339,21 @@ def test_unsubscribe_stops_the_events(live_server):
         assert error_of(other.unsubscribe(kept)) == (400, "invalid_data")
 
 
+def test_subscribing_and_unsubscribing_in_a_loop_holds_no_memory(live_server):
+    server = live_server(**{"server.command_rate": 0.0})
+    with viss(server) as client:
+        for _ in range(300):  # a day's period: each entry would wait a day to leave the scheduler
+            sid = client.subscribe("Vehicle.Speed", timebased(86_400_000))["subscriptionId"]
+            assert "error" not in client.unsubscribe(sid)
+        kept = client.subscribe("Vehicle.Speed", timebased(100))["subscriptionId"]
+        client.wait_events(kept, 2)
+
+        async def scheduled() -> int:
+            return len(server.runtime.viss._heap)
+
+        assert server.call(scheduled()) < 200
+
+
 def test_limits_on_subscriptions_and_periods(live_server):
     server = live_server(**{"viss.max_subscriptions": 3, "viss.min_period": 200})
     with viss(server) as client, viss(server) as other:
@@ -350,6 +365,36 @@ def test_limits_on_subscriptions_and_periods(live_server):
         assert error_of(too_fast) == (400, "invalid_data") and "200" in too_fast["error"]["message"]
         client.unsubscribe(ids[0])
         assert "error" not in client.subscribe("Vehicle.Speed", timebased(1000))
+
+
+def test_a_request_flood_gets_503_then_is_disconnected(live_server):
+    server = live_server(**{"server.command_rate": 5.0, "server.command_burst": 10})
+    with viss(server) as other, connect(server.url + "/viss", subprotocols=["VISSv2"]) as flooder:
+        for i in range(20):
+            flooder.send(json.dumps({"action": "get", "path": MODE, "requestId": str(i)}))
+        responses = [json.loads(flooder.recv(timeout=5)) for _ in range(20)]
+        assert [r["requestId"] for r in responses] == [str(i) for i in range(20)]
+        assert all("data" in r for r in responses[:10])
+        limited = [r for r in responses if "error" in r]
+        assert len(limited) >= 8 and all(error_of(r) == (503, "service_unavailable") for r in limited)
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(500):
+                flooder.send(json.dumps({"action": "get", "path": MODE, "requestId": "x"}))
+            while True:
+                flooder.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "data" in other.get(MODE)
+
+
+def test_an_oversized_request_closes_with_1009(live_server):
+    server = live_server(**{"server.max_message_size": 1024})
+    with viss(server) as other, connect(server.url + "/viss", subprotocols=["VISSv2"], max_size=None) as abuser:
+        abuser.send(json.dumps({"action": "get", "path": MODE, "requestId": "x" * 5000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                abuser.recv(timeout=5)
+        assert closed.value.rcvd.code == 1009
+        assert "data" in other.get(MODE)
 
 
 # --- auth and TLS ---------------------------------------------------------------------------------

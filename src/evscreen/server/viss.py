@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -150,6 +151,7 @@ class VissEndpoint:
         self.counts = {"requests": 0, "errors": 0, "events": 0, "dropped": 0}
         self._ids = itertools.count(1)
         self._heap: list[tuple[float, Subscription]] = []
+        self._retired = 0  # subscriptions ended since the heap was last compacted
         self._scheduler: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
 
@@ -194,8 +196,7 @@ class VissEndpoint:
 
     def _end_session(self, session: VissSession) -> None:
         self.sessions.discard(session)
-        for subscription in session.subscriptions.values():
-            subscription.active = False
+        self._retire(session.subscriptions.values())
         session.subscriptions.clear()
         if not self.sessions and self._scheduler is not None:
             self._scheduler.cancel()  # nothing left to run (and the server may be stopping)
@@ -303,8 +304,20 @@ class VissEndpoint:
             error = VissError(INVALID_DATA, f"this connection has no subscription {sid[:40]!r}", "unsubscribe",
                               request.request_id)
             return {**error.response(self._now()), "subscriptionId": sid}
-        subscription.active = False
+        self._retire([subscription])
         return viss_protocol.unsubscribe_response(request.request_id, sid, self._now())
+
+    def _retire(self, subscriptions: Iterable[Subscription]) -> None:
+        for subscription in subscriptions:
+            subscription.active = False
+            self._retired += 1
+        # An ended subscription's entry waits in the heap until its due time, up to a day away:
+        # compact once such entries may be the majority, so that subscribing and unsubscribing in a
+        # loop cannot grow the heap.
+        if self._retired > 64 and 2 * self._retired > len(self._heap):
+            self._heap[:] = [entry for entry in self._heap if entry[1].active]
+            heapq.heapify(self._heap)
+            self._retired = 0
 
     def _schedule(self, subscription: Subscription) -> None:
         heapq.heappush(self._heap, (subscription.due, subscription))
