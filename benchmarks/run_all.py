@@ -31,6 +31,7 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("can_ingest.py", [], ["--frames", "150000", "--rate", "0"]),
     ("sensor_to_screen.py", [], ["--changes", "150"]),
     ("fanout.py", ["--seconds", "10"], ["--clients", "10,100", "--seconds", "4"]),
+    ("viss_fanout.py", ["--seconds", "10"], ["--seconds", "4"]),
     ("startup.py", [], ["--runs", "3"]),
     ("soak.py", ["--minutes", "1.5", "--sample", "10"], ["--minutes", "1.05", "--sample", "15"]),
     ("sim_step.py", [], ["--seconds", "120"]),

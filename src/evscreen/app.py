@@ -12,7 +12,7 @@ from typing import Any
 
 from evscreen import __version__
 from evscreen.address import host_port
-from evscreen.server import web
+from evscreen.server import viss, web
 from evscreen.server.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
@@ -42,6 +42,7 @@ class Runtime:
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
+    viss: Any = None  # the VISS endpoint when [viss] enabled = true
 
     @property
     def url(self) -> str:
@@ -113,6 +114,8 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
     runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
     web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    if config.viss.enabled:
+        runtime.viss = viss.install(runtime)  # VISS v2 at /viss on the same port
     return runtime
 
 
@@ -155,6 +158,8 @@ def banner(runtime: Runtime) -> list[str]:
         lines.append(runtime.mqtt.describe())
     page = runtime.url.replace("ws", "http", 1) + "/"
     lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
+    if runtime.viss is not None:
+        lines.append(f"VISS v2 (COVESA VSS names): {runtime.url}/viss, subprotocol VISSv2")
     return lines
 
 

@@ -30,6 +30,7 @@ from evscreen.config.schema import (
     MqttConfig,
     ServerConfig,
     SimulationConfig,
+    VissConfig,
     key,
     key_specs,
     sections,
@@ -38,7 +39,7 @@ from evscreen.config.schema import (
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
     "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
-    "SimulationConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
-    "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
+    "SimulationConfig", "VissConfig", "data_dir", "default_config_path", "default_config_text", "display_value",
+    "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
     "toml_value",
 ]
