@@ -29,8 +29,8 @@ from evscreen.mqtt.discovery import SENSORS, discovery_messages
 from evscreen.mqtt.options import BridgeOptions, allowed_actions, machine_vehicle_id
 from evscreen.mqtt.outbox import Outbox, _is_corrupt
 from evscreen.mqtt.topics import StateTracker, Topics, encode_value
-from evscreen.settings import SettingsStore
-from evscreen.state import VehicleState, build_telemetry, telemetry_paths
+from evscreen.settings import DEFAULT_SETTINGS, SettingsStore
+from evscreen.state import STATE_PATHS, VehicleState, build_telemetry, telemetry_paths
 
 # --- topics and deadbands ----------------------------------------------------------------------------
 
@@ -53,12 +53,21 @@ def test_state_values_are_json_and_never_empty() -> None:
     assert encode_value("Café") == '"Café"'.encode()
 
 
-def test_first_snapshot_publishes_every_field() -> None:
+def test_first_snapshot_publishes_every_known_field_and_never_null() -> None:
     tracker = StateTracker()
-    telemetry = build_telemetry(VehicleState(), {"charge_limit": 80})
-    first = dict(tracker.changes(telemetry))
-    assert set(first) == set(telemetry_paths())
-    assert list(tracker.changes(telemetry)) == []  # nothing moved
+    # Before any source has delivered, only the settings are known: they go out, and no null that
+    # would overwrite a real value retained from before.
+    settings = {**DEFAULT_SETTINGS, "drive_mode": "eco"}
+    empty = build_telemetry(VehicleState(), {"charge_limit": 80, "drive_mode": "eco"})
+    assert dict(tracker.changes(empty)) == {"settings.charge_limit": 80, "settings.drive_mode": "eco"}
+    # Then every field as its first value arrives.
+    state = VehicleState()
+    state.register_source("t", simulated=True)
+    state.update("t", {path: 1.0 for path in STATE_PATHS})
+    full = build_telemetry(state, settings)
+    assert {path for path, _ in tracker.changes(full)} == set(telemetry_paths()) - {
+        "settings.charge_limit", "settings.drive_mode"}
+    assert list(tracker.changes(full)) == []  # nothing moved
 
 
 def _telemetry(**values: Any) -> dict[str, Any]:
@@ -77,12 +86,48 @@ def test_deadband_holds_small_moves_and_lets_drift_out() -> None:
     assert list(tracker.changes(_telemetry(speed=51.2, **{"gps.latitude": 48.0002}))) == [("gps.latitude", 48.0002)]
 
 
-def test_null_and_type_changes_always_publish() -> None:
+def test_a_value_that_becomes_unknown_keeps_its_last_known_state() -> None:
     tracker = StateTracker(1.0, ["speed", "media.track_title"])
-    list(tracker.changes(_telemetry(speed=10.0, **{"media.track_title": "A"})))
-    assert list(tracker.changes(_telemetry(speed=None, **{"media.track_title": "B"}))) == [
-        ("speed", None), ("media.track_title", "B")]
-    assert list(tracker.changes(_telemetry(speed=10.2, **{"media.track_title": "B"}))) == [("speed", 10.2)]
+    assert list(tracker.changes(_telemetry(speed=10.0, **{"media.track_title": "A"}))) == [
+        ("speed", 10.0), ("media.track_title", "A")]
+    # speed unknown: nothing is published (the retained 10.0 stays); strings publish on any change.
+    assert list(tracker.changes(_telemetry(speed=None, **{"media.track_title": "B"}))) == [("media.track_title", "B")]
+    assert list(tracker.changes(_telemetry(speed=10.2, **{"media.track_title": "B"}))) == []  # within 10.0's band
+    assert list(tracker.changes(_telemetry(speed=12.0, **{"media.track_title": None}))) == [("speed", 12.0)]
+
+
+def test_type_changes_always_publish() -> None:
+    tracker = StateTracker(1.0, ["media.duration"])
+    list(tracker.changes(_telemetry(**{"media.duration": 200})))
+    assert list(tracker.changes(_telemetry(**{"media.duration": "live"}))) == [("media.duration", "live")]
+
+
+def _published(tracker: StateTracker, path: str, readings: list[float]) -> list[float]:
+    return [value for reading in readings for p, value in tracker.changes(_telemetry(**{path: reading}))]
+
+
+def test_a_value_flickering_at_its_resolution_is_published_once() -> None:
+    """ambient_temp at 0.5 degC resolution with a 0.5 degC deadband: 6.0, 6.5, 6.0, 6.5... is one value
+    with a flickering last digit, not a change every few seconds."""
+    tracker = StateTracker(1.0, ["ambient_temp"])
+    assert _published(tracker, "ambient_temp", [6.0, 6.5, 6.0, 6.5, 6.0, 6.5, 6.5, 6.0]) == [6.0]
+    # A real move (beyond the band) gets out, and then the flicker around the new value is quiet too.
+    assert _published(tracker, "ambient_temp", [7.0, 6.5, 7.0, 6.5, 7.0]) == [7.0]
+    assert _published(tracker, "ambient_temp", [6.5, 6.0]) == [6.0]
+
+
+def test_flicker_of_a_scaled_signal_is_not_taken_for_a_move_by_rounding() -> None:
+    # A DBC factor of 0.1: 12 * 0.1 - 7 * 0.1 is 0.5000000000000001, not more than a 0.5 band.
+    tracker = StateTracker(1.0, ["battery_soc"])
+    assert _published(tracker, "battery_soc", [7 * 0.1, 12 * 0.1, 7 * 0.1, 12 * 0.1]) == [7 * 0.1]
+
+
+def test_a_sensor_coarser_than_the_band_still_gets_hysteresis() -> None:
+    """A whole-degree sensor (DHT11) under a 0.5 degC band: its 1 degC steps flicker too; the band
+    widens to the resolution seen, so 21, 22, 21... stays at 21 until the reading reaches 23."""
+    tracker = StateTracker(1.0, ["cabin_temp"])
+    assert _published(tracker, "cabin_temp", [21.0, 22.0, 21.0, 22.0, 21.0]) == [21.0]
+    assert _published(tracker, "cabin_temp", [23.0, 22.0, 23.0]) == [23.0]
 
 
 def test_deadband_zero_publishes_every_change() -> None:
