@@ -81,6 +81,22 @@ def test_state_topics_publish_only_changes(broker: Mosquitto, subscribers: Any, 
     assert watch.payloads(topic) == [b"80", b"90"]
 
 
+def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
+    """A subscriber to ``topics`` whose subscription is in place (a retained marker has come back)."""
+    broker.publish("test/ready", "1", "-r")
+    sub = subscribers(broker, *topics, "test/ready")
+    sub.wait_for(lambda m: ("test/ready", b"1") in m)
+    return sub
+
+
+def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
+    """A subscriber to ``topics`` whose subscription is in place (a retained marker has come back)."""
+    broker.publish("test/ready", "1", "-r")
+    sub = subscribers(broker, *topics, "test/ready")
+    sub.wait_for(lambda m: ("test/ready", b"1") in m)
+    return sub
+
+
 COMMANDS: list[tuple[bytes, dict[str, Any]]] = [
     (b'{"action": "set_drive_mode", "value": "eco", "request_id": "r1"}',
      {"status": "success", "action": "set_drive_mode", "request_id": "r1"}),
@@ -123,6 +139,49 @@ def test_commands_are_answered_on_the_response_topic(broker: Mosquitto, subscrib
         {k: v for k, v in before.items() if k != "drive_mode"}
     assert settings.get("brightness") == before["brightness"] != 3  # the retained one did not run
     assert json.loads(settings.path.read_text())["drive_mode"] == "eco"
+    assert any("ignoring a retained command" in r.getMessage() for r in caplog.records)
+
+
+def _commands_answered(broker: Mosquitto, subscribers: Any, rt: Any) -> Any:
+    responses = _ready(broker, subscribers, f"{PREFIX}/response")
+    wait_until(lambda: rt.runtime.mqtt.connected, what="bridge connected")
+    return responses
+
+
+def _answers_once_this_one_is(responses: Any, request_id: str) -> list[dict[str, Any]]:
+    """Every response up to and including the one to ``request_id`` (commands are answered in order)."""
+    def done(m: list[tuple[str, bytes]]) -> Any:
+        answers = [json.loads(p) for t, p in m if t == f"{PREFIX}/response"]
+        return answers if any(a.get("request_id") == request_id for a in answers) else None
+    return responses.wait_for(done)
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_clearing_a_retained_command_as_documented_gets_no_answer(broker: Mosquitto, subscribers: Any,
+                                                                   live_server: Any, protocol: str) -> None:
+    rt = live_server(**mqtt_flags(broker, protocol=protocol))
+    responses = _commands_answered(broker, subscribers, rt)
+    for flags in (["-r", "-n"], ["-n"]):  # docs/mqtt.md's way to clear one, and a plain empty message
+        subprocess.run(["mosquitto_pub", *broker.client_args(), "-q", "1", "-t", f"{PREFIX}/command", *flags],
+                       check=True, timeout=10)
+    broker.publish(f"{PREFIX}/command", '{"action": "set_drive_mode", "value": "sport", "request_id": "after"}')
+    answers = _answers_once_this_one_is(responses, "after")
+    assert answers == [{"type": "response", "action": "set_drive_mode", "status": "success", "request_id": "after"}]
+
+
+def test_a_command_published_retained_while_connected_is_ignored_with_mqtt5(
+        broker: Mosquitto, subscribers: Any, live_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """MQTT 5 keeps the retain flag as published (the bridge asks for it), so a command someone
+    publishes with -r while the car is online is recognised, not carried out."""
+    rt = live_server(**mqtt_flags(broker, protocol="5"))
+    responses = _commands_answered(broker, subscribers, rt)
+    before = rt.runtime.settings.get("brightness")
+    broker.publish(f"{PREFIX}/command", '{"action": "set_brightness", "value": 3, "request_id": "kept"}', "-r")
+    broker.publish(f"{PREFIX}/command", '{"action": "set_drive_mode", "value": "eco", "request_id": "live"}')
+    answers = _answers_once_this_one_is(responses, "live")
+    assert [a["request_id"] for a in answers] == ["live"]
+    assert rt.runtime.settings.get("brightness") == before != 3
+    assert rt.runtime.settings.get("drive_mode") == "eco"
     assert any("ignoring a retained command" in r.getMessage() for r in caplog.records)
 
 

@@ -10,7 +10,8 @@ Three flows share one connection at a time:
   (all of them after each connect). They and command responses never wait behind the backlog:
   the telemetry window is far smaller than what paho lets fly, so they are sent right away.
 - commands: ``<prefix>/command`` through the WebSocket protocol's parser and dispatcher, answered
-  on ``<prefix>/response``.
+  on ``<prefix>/response``. Retained commands and empty payloads (clearing a retained one) are
+  ignored.
 
 Connecting, reconnecting (exponential backoff with jitter) and all broker I/O happen off the
 screen's path: nothing here is awaited by the WebSocket server.
@@ -256,7 +257,9 @@ class MqttBridge:
         assert conn.closed is not None
         self._inflight.clear()
         try:
-            await conn.subscribe(self.topics.command, 1)
+            # MQTT 5: keep the retain flag as published, so a command published retained while we
+            # are subscribed is recognised too (3.1.1 brokers clear it on live delivery).
+            await conn.subscribe(self.topics.command, 1, retain_as_published=True)
             if self.config.homeassistant:
                 await conn.subscribe(f"{self.config.homeassistant_prefix}/status", 1)
             conn.publish(self.topics.status, b"online", 1, retain=True)
@@ -391,6 +394,10 @@ class MqttBridge:
 
     def _on_message(self, conn: MqttConnection, message: Message) -> None:
         if message.topic == self.topics.command:
+            if not message.payload:
+                # Not a command: what a client sends to clear a retained command (-r -n).
+                log.debug("MQTT: empty message on %s ignored", message.topic)
+                return
             if message.retain:
                 # A retained command would be carried out again after every reconnect.
                 if not self._warned_retained:
