@@ -8,16 +8,19 @@ import signal
 import subprocess
 from typing import Any
 
+import can
 import pytest
 from conftest import free_port, recv_until
 from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 from websockets.sync.client import connect
 
+from evscreen.can.dbc.loader import load_database
 from evscreen.mqtt.discovery import SENSORS
 from evscreen.state import build_telemetry, telemetry_paths
 
 PREFIX = "evscreen/car1"
+DB, _ = load_database()
 
 
 def telemetry_seqs(payloads: list[bytes]) -> list[int]:
@@ -89,12 +92,59 @@ def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
     return sub
 
 
-def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
-    """A subscriber to ``topics`` whose subscription is in place (a retained marker has come back)."""
-    broker.publish("test/ready", "1", "-r")
-    sub = subscribers(broker, *topics, "test/ready")
-    sub.wait_for(lambda m: ("test/ready", b"1") in m)
-    return sub
+def test_the_first_telemetry_after_a_start_carries_real_values(broker: Mosquitto, subscribers: Any,
+                                                               live_server: Any) -> None:
+    """No empty car at start: telemetry waits until the sources have something to say. Here the car's
+    CAN bus (python-can's virtual bus) stays silent until the bridge is long up and connected."""
+    telemetry = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/settings/charge_limit")
+    channel = f"test-mqtt-first-{free_port()}"
+    rt = live_server(**mqtt_flags(broker), **{"simulation.mode": "off", "can.enabled": True,
+                                              "can.interface": "virtual", "can.channel": channel})
+    source = next(s for s in rt.runtime.sources if s.name == "can")
+    tx = can.Bus(interface="virtual", channel=channel)
+    try:
+        # The bridge is connected and has published its state (the settings): it has had every
+        # chance to publish telemetry, if it were going to publish any without data.
+        telemetry.wait_for(lambda m: f"{PREFIX}/state/settings/charge_limit" in {t for t, _ in m})
+        wait_until(lambda: source.bus is not None, what="the CAN source listening")
+        message = DB.get_message_by_name("BMS_SoC")
+        signals = {sig.name: sig.offset for sig in message.signals} | {"SocDisplay": 64.5, "SoH": 91.0}
+        tx.send(can.Message(arbitration_id=message.frame_id, is_extended_id=False,
+                            data=message.encode(signals, strict=False)))
+        first = json.loads(telemetry.wait_for(lambda m: [p for t, p in m if t == f"{PREFIX}/telemetry"])[0])
+    finally:
+        tx.shutdown()
+    assert first["seq"] == 1
+    assert first["battery_soc"] == 64.5 and first["battery_soh"] == 91.0
+    assert first["sources"]["can"]["state"] == "live"
+    assert first["speed"] is None  # never sent by the car: unknown, not invented
+
+
+def test_retained_state_is_never_overwritten_by_null_even_across_a_power_cut(
+        broker: Mosquitto, subscribers: Any, serve_process: Any) -> None:
+    speed, charge_limit = f"{PREFIX}/state/speed", f"{PREFIX}/state/settings/charge_limit"
+    watch = _ready(broker, subscribers, f"{PREFIX}/state/#", f"{PREFIX}/status")
+    env = {f"EVSCREEN_{k.replace('.', '__').upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in mqtt_flags(broker).items()}
+    first = serve_process("--simulation", "on", env=env)
+    watch.wait_for(lambda m: speed in {t for t, _ in m})
+    first.proc.send_signal(signal.SIGKILL)  # the car loses power
+    first.proc.wait(10)
+    watch.wait_for(lambda m: (f"{PREFIX}/status", b"offline") in m)  # the broker noticed (last will)
+    second = serve_process("--simulation", "on", env=env)
+    # The new process republishes every known value after it connects, before and after its
+    # sources deliver: the settings at once, the car's values a moment later.
+    seen = len(watch.messages)
+    watch.wait_for(lambda m: {speed, charge_limit} <= {t for t, _ in m[seen:]})
+    nulls = [t for t, p in watch.messages if t.startswith(f"{PREFIX}/state/") and p == b"null"]
+    assert nulls == []
+    assert isinstance(json.loads(watch.payloads(speed)[-1]), float)
+    # A newcomer (Home Assistant after a restart) gets a real value for every field it asks.
+    late = subscribers(broker, speed, f"{PREFIX}/state/battery_soc")
+    late.wait_for(lambda m: len(m) >= 2)
+    assert all(isinstance(json.loads(p), float) for _, p in late.messages)
+    code, err = second.stop()
+    assert code == 0, err
 
 
 COMMANDS: list[tuple[bytes, dict[str, Any]]] = [

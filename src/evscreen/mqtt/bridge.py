@@ -2,12 +2,12 @@
 
 Three flows share one connection at a time:
 
-- telemetry: every ``publish_interval`` a telemetry message is numbered (``seq``) and stored in the
-  on-disk outbox; a sender publishes the outbox in ``seq`` order (QoS 1) with a small window in
+- telemetry: once the sources have something to say, every ``publish_interval`` a telemetry
+  message is numbered (``seq``) and stored in the on-disk outbox; a sender publishes the outbox in ``seq`` order (QoS 1) with a small window in
   flight and deletes what the broker acknowledged. While the broker is unreachable the outbox
   just grows (within its bounds); after a reconnect the backlog goes out in order first.
-- state: retained ``<prefix>/state/...`` topics, published when a value moved beyond its deadband
-  (all of them after each connect). They and command responses never wait behind the backlog:
+- state: retained ``<prefix>/state/...`` topics, published when a known value moved beyond its
+  deadband (all known ones after each connect; never ``null``). They and command responses never wait behind the backlog:
   the telemetry window is far smaller than what paho lets fly, so they are sent right away.
 - commands: ``<prefix>/command`` through the WebSocket protocol's parser and dispatcher, answered
   on ``<prefix>/response``. Retained commands and empty payloads (clearing a retained one) are
@@ -38,7 +38,7 @@ from evscreen.mqtt.outbox import AsyncOutbox, Outbox
 from evscreen.mqtt.topics import StateTracker, encode_value
 from evscreen.protocol import ErrorCode, error_response
 from evscreen.settings import SettingsStore
-from evscreen.state import VehicleState, build_telemetry
+from evscreen.state import SourceState, VehicleState, build_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ FLUSH_TIMEOUT = 3.0
 FLAPPING_SECONDS = 30.0
 #: Commands waiting to be carried out; more than this are answered ``rate_limited``.
 COMMAND_QUEUE = 32
+#: Seconds after start that telemetry waits for the slowest source's first data (once another
+#: source has delivered); a source still silent then shows as ``starting`` in it.
+SOURCES_GRACE = 10.0
+#: Seconds between two looks at the sources while waiting for them.
+SOURCES_POLL = 0.05
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -314,7 +319,9 @@ class MqttBridge:
     # -- telemetry ----------------------------------------------------------------------------------------
 
     async def _produce_telemetry(self) -> None:
-        """Every publish_interval, number a telemetry message and store it in the outbox."""
+        """Once the sources have spoken, every publish_interval number a telemetry message and store it
+        in the outbox."""
+        await self._wait_for_sources()
         loop = asyncio.get_running_loop()
         interval = self.config.publish_interval
         next_tick = loop.time()
@@ -336,6 +343,26 @@ class MqttBridge:
                 next_tick = loop.time()
                 delay = 0.0
             await asyncio.sleep(delay)
+
+    async def _wait_for_sources(self) -> None:
+        """Return once a source has delivered data and every source has delivered (or failed), or
+        SOURCES_GRACE seconds after start: telemetry full of nulls says nothing about the car."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SOURCES_GRACE
+        told = False
+        while True:
+            sources = self.state.describe_sources().values()
+            delivered = any(s["age"] is not None for s in sources)
+            waiting = any(s["state"] == SourceState.STARTING for s in sources)
+            late = loop.time() >= deadline
+            if delivered and (not waiting or late):
+                log.debug("MQTT: the sources have delivered; telemetry starts")
+                return
+            if late and not told:
+                log.info("MQTT: no source has delivered data yet; telemetry starts with the first data "
+                         "(state topics with the settings go out meanwhile)")
+                told = True
+            await asyncio.sleep(SOURCES_POLL if not late else 10 * SOURCES_POLL)
 
     async def _send_outbox(self, conn: MqttConnection) -> None:
         """Publish the outbox in seq order, a window at a time, and forget what the broker acknowledged."""
