@@ -87,6 +87,23 @@ def test_a_reservation_holds_until_it_is_released_and_across_a_power_cut(tmp_pat
     assert opened(path).ceiling == 500
 
 
+def test_a_reservation_torn_by_a_power_cut_falls_back_to_the_one_before(tmp_path: Path) -> None:
+    """Nothing above a new ceiling is published before its write is synced, so when that write is
+    torn (a power cut mid-write), the one before is the right ceiling."""
+    path = tmp_path / "o.sqlite3"
+    box = opened(path)
+    box.reserve(100)
+    box.reserve(200)
+    box.close()
+    seq_file = tmp_path / "o.sqlite3-seq"
+    data = bytearray(seq_file.read_bytes())
+    data[3] ^= 0xFF  # the newest record (generation 2, in the first slot) torn
+    seq_file.write_bytes(bytes(data))
+    assert opened(path).ceiling == 100
+    seq_file.write_bytes(b"garbage")  # and a file of garbage is no ceiling at all
+    assert opened(path).ceiling == 0
+
+
 def test_store_survives_a_killed_process(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     code = (

@@ -9,8 +9,8 @@ first, oldest first, then the ones in memory: always in ``seq`` order.
 
 A power cut loses what only memory held: messages of the last :data:`SPILL_AFTER` seconds that the
 broker had not acknowledged. Their numbers are safe either way. A number is only handed out for
-publishing once the store holds a ceiling at or above it (``seq_reserved``, written once per block
-of :data:`RESERVE_SECONDS` worth of messages, given back when the connection ends), so a restart
+publishing once the store holds a ceiling at or above it (written once per block of
+:data:`RESERVE_SECONDS` worth of messages, given back when the connection ends), so a restart
 never reuses a number a consumer may have seen: after a power cut while connected it skips the rest
 of the block (a gap); after a power cut during an outage it numbers on from the last stored message
 (the lost messages were never sent: no gap, no repeat).
@@ -41,10 +41,10 @@ T = TypeVar("T")
 #: most a power cut can lose. A broker on a working link acknowledges within a fraction of this.
 SPILL_AFTER = 2.0
 #: A seq reservation covers this many seconds of telemetry (at least :data:`RESERVE_MIN` messages):
-#: one small write every five minutes while connected, and at most that many numbers skipped
-#: after a power cut.
-RESERVE_SECONDS = 300.0
-RESERVE_MIN = 64
+#: one write of a page a minute while connected, and at most that many numbers skipped after a
+#: power cut.
+RESERVE_SECONDS = 60.0
+RESERVE_MIN = 16
 #: Acknowledged messages that were on disk are forgotten in batches of this many (while a backlog
 #: drains), or all at once when nothing else is waiting to be sent.
 DELETE_BATCH = 100
@@ -206,7 +206,7 @@ class Outbox:
     async def _spill_now(self, release: int | None) -> bool:
         async with self._lock:
             rows: list[Row] = [(seq, created, payload) for seq, (created, _, payload) in self._memory.items()]
-            if not rows and (release is None or not self.store.reserved and release <= self.store.ceiling):
+            if not rows and (release is None or not self.store.release_needed(release)):
                 return True  # nothing to write
             if not await self._write(self.store.store, rows, release):
                 return False

@@ -5,11 +5,13 @@ a power cut of the car. Nothing is written here while the broker acknowledges te
 (:mod:`evscreen.mqtt.outbox` keeps those messages in memory); what it did not acknowledge within a
 few seconds, and everything during an outage or at shutdown, is written in batches.
 
-``seq`` only ever grows, across restarts and power cuts too. The ``meta`` table keeps the ceiling:
-``last_seq``, the highest seq stored or published, and while connected ``seq_reserved``, a block of
-numbers the bridge may publish without writing each one (a power cut while connected makes the next
-start skip the rest of that block: a gap, never a repeated number). The stored messages are bounded
-by count and by age; when a bound is hit the oldest go, and the drop is counted and logged.
+``seq`` only ever grows, across restarts and power cuts too. The next start numbers on from the
+ceiling: the ``meta`` table's ``last_seq`` (the highest seq stored or published) and, in a small
+file of its own beside the database (:class:`CeilingFile`, one page per write where an SQLite
+commit costs several), the block of numbers the bridge may publish while connected without
+writing each one. A power cut while connected makes the next start skip the rest of that block:
+a gap, never a repeated number. The stored messages are bounded by count and by age; when a bound
+is hit the oldest go, and the drop is counted and logged.
 
 :class:`OutboxStore` is plain blocking code for one thread (the outbox runs it on a worker thread
 of its own, so a slow SD card never stalls the event loop).
@@ -20,7 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import struct
+import sys
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -70,6 +75,72 @@ class DropLog:
             self._last = now
 
 
+class CeilingFile:
+    """The seq ceiling in a file of its own: a few bytes written in place and synced.
+
+    Two slots, each ``(generation, ceiling, crc32)``; a write goes to the slot that does not hold the
+    newest generation. A write torn by a power cut fails its checksum and the previous one counts,
+    which is safe: nothing above a new ceiling is published before its write has been synced."""
+
+    SLOT = struct.Struct("<QQI")
+    OFFSETS = (0, 512)  # different sectors
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.generation = 0
+        self.value = 0
+        self._fd: int | None = None
+
+    def open(self) -> None:
+        created = not self.path.exists()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        if created:
+            _sync_directory(self.path.parent)
+        for offset in self.OFFSETS:
+            data = os.pread(self._fd, self.SLOT.size, offset) if hasattr(os, "pread") else self._read_at(offset)
+            if len(data) != self.SLOT.size:
+                continue
+            generation, value, crc = self.SLOT.unpack(data)
+            if crc == zlib.crc32(data[:-4]) and generation > self.generation:
+                self.generation, self.value = generation, value
+
+    def _read_at(self, offset: int) -> bytes:
+        assert self._fd is not None
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        return os.read(self._fd, self.SLOT.size)
+
+    def write(self, value: int) -> None:
+        if self._fd is None:
+            raise OSError(f"{self.path} is not open")
+        generation = self.generation + 1
+        head = self.SLOT.pack(generation, value, 0)[:-4]
+        record = head + struct.pack("<I", zlib.crc32(head))
+        offset = self.OFFSETS[generation % 2]
+        if hasattr(os, "pwrite"):
+            os.pwrite(self._fd, record, offset)
+        else:  # Windows
+            os.lseek(self._fd, offset, os.SEEK_SET)
+            os.write(self._fd, record)
+        getattr(os, "fdatasync", os.fsync)(self._fd)
+        self.generation, self.value = generation, value
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a new file's name durable (POSIX; Windows has no directory handles to sync)."""
+    if sys.platform == "win32":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class OutboxStore:
     """Durable, bounded telemetry keyed by ``seq``, and the seq ceiling. Not thread-safe: one thread."""
 
@@ -88,8 +159,9 @@ class OutboxStore:
         self.durable = path is not None
         self._db: sqlite3.Connection | None = None
         self._last_seq = 0  # meta last_seq: the highest seq stored or published
-        #: meta seq_reserved: seqs up to this may have been published (0: no reservation).
+        #: Seqs up to this may have been published (the ceiling file's value).
         self.reserved = 0
+        self._ceiling_file: CeilingFile | None = None
         self._drops = DropLog(max_messages, max_age)
 
     @property
@@ -110,6 +182,15 @@ class OutboxStore:
                           "unreachable will not survive a restart", self.path, exc)
                 self.durable = False
                 self._db = self._connect(":memory:")
+        if self.durable and self.path is not None:
+            ceiling = CeilingFile(self.path.with_name(self.path.name + "-seq"))
+            try:
+                ceiling.open()
+            except OSError as exc:
+                log.error("cannot open %s (%s); telemetry seq may repeat after a power cut", ceiling.path, exc)
+            else:
+                self._ceiling_file = ceiling
+                self.reserved = ceiling.value
         self._load_counters()
 
     def _open_file(self) -> sqlite3.Connection:
@@ -161,9 +242,8 @@ class OutboxStore:
         self.size = int(row[0])
         self.max_seq = int(row[1] or 0)
         stored = {k: v for k, v in db.execute("SELECT key, value FROM meta")}
-        self.reserved = int(stored.get("seq_reserved", 0))
         # A reservation left by a run that lost its power while connected: all of it may have been
-        # published, so it is as good as used; releasing a new one must not go below it.
+        # published, so it is as good as used; giving back a later one must not go below it.
         self._last_seq = max(int(stored.get("last_seq", 0)), self.reserved)
         self.dropped = int(stored.get("dropped", 0))
 
@@ -176,46 +256,55 @@ class OutboxStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._ceiling_file is not None:
+            self._ceiling_file.close()
+            self._ceiling_file = None
 
     # -- writing: each call one transaction ------------------------------------------------------------
 
     def store(self, rows: Sequence[Row], release: int | None = None) -> None:
-        """Store ``rows`` (in seq order), then drop the oldest beyond the bounds.
+        """Store ``rows`` (in seq order) in one transaction, then drop the oldest beyond the bounds.
 
         ``release``: the highest seq published on the connection that just ended (or the last seq at a
-        clean stop). The reservation is given back: the ceiling becomes what was really used, so a
-        restart after an outage numbers on without a gap."""
-        db = self._require()
-        now = self.clock()
+        clean stop). The rest of the reservation is given back: the ceiling becomes what was really
+        used, so a restart after an outage numbers on without a gap."""
         last = max([self._last_seq, *(r[0] for r in rows), release or 0])
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # OR IGNORE: a message stored twice (a spill that was interrupted) is the same message.
-            added = max(0, db.executemany("INSERT OR IGNORE INTO outbox (seq, created, payload) VALUES (?, ?, ?)",
-                                          rows).rowcount) if rows else 0
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_seq', ?)", (last,))
-            if release is not None:
-                db.execute("DELETE FROM meta WHERE key = 'seq_reserved'")
-            dropped = self._enforce_bounds(db, now, self.size + added)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self.size += added - dropped
-        self._last_seq = last
         if rows:
+            db = self._require()
+            now = self.clock()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # OR IGNORE: a message stored twice (a spill that was interrupted) is the same message.
+                added = max(0, db.executemany("INSERT OR IGNORE INTO outbox (seq, created, payload) "
+                                              "VALUES (?, ?, ?)", rows).rowcount)
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_seq', ?)", (last,))
+                dropped = self._enforce_bounds(db, now, self.size + added)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.size += added - dropped
             self.max_seq = max(self.max_seq, rows[-1][0])
-        if release is not None:
-            self.reserved = 0
-        if dropped:
-            self.dropped += dropped
-            self._drops.dropped(dropped, self.dropped)
+            if dropped:
+                self.dropped += dropped
+                self._drops.dropped(dropped, self.dropped)
+        self._last_seq = last
+        if release is not None and self.reserved != last:
+            # After the rows are safe: a power cut in between leaves the higher ceiling (a gap).
+            self._set_reserved(last)
+
+    def release_needed(self, release: int) -> bool:
+        """Whether giving back the reservation after ``release`` would change what is on disk."""
+        return release > self._last_seq or self.reserved > max(self._last_seq, release)
 
     def reserve(self, ceiling: int) -> None:
         """Note durably that seqs up to ``ceiling`` may be published (before any of them is)."""
-        db = self._require()
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seq_reserved', ?)", (ceiling,))
-        self.reserved = ceiling
+        self._set_reserved(ceiling)
+
+    def _set_reserved(self, value: int) -> None:
+        if self._ceiling_file is not None:
+            self._ceiling_file.write(value)
+        self.reserved = value
 
     def _enforce_bounds(self, db: sqlite3.Connection, now: float, size: int) -> int:
         """Delete what is too old or too many (oldest first); returns how many went. In a transaction."""
