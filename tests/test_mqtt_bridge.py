@@ -92,32 +92,62 @@ def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
     return sub
 
 
+def _car_on_a_silent_can_bus(broker: Mosquitto, live_server: Any, **flags: Any) -> tuple[Any, can.BusABC]:
+    """evscreen on real hardware settings, its only car source a CAN bus (python-can's virtual bus)
+    that stays silent until the test sends a frame on the returned bus."""
+    channel = f"test-mqtt-can-{free_port()}"
+    rt = live_server(**mqtt_flags(broker), **{"simulation.mode": "off", "can.enabled": True,
+                                              "can.interface": "virtual", "can.channel": channel}, **flags)
+    source = next(s for s in rt.runtime.sources if s.name == "can")
+    wait_until(lambda: source.bus is not None, what="the CAN source listening")
+    return rt, can.Bus(interface="virtual", channel=channel)
+
+
+def _send_soc(tx: can.BusABC, soc: float, soh: float) -> None:
+    message = DB.get_message_by_name("BMS_SoC")
+    signals = {sig.name: sig.offset for sig in message.signals} | {"SocDisplay": soc, "SoH": soh}
+    tx.send(can.Message(arbitration_id=message.frame_id, is_extended_id=False,
+                        data=message.encode(signals, strict=False)))
+
+
+def _telemetry(messages: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(p) for t, p in messages if t == f"{PREFIX}/telemetry"]
+
+
 def test_the_first_telemetry_after_a_start_carries_real_values(broker: Mosquitto, subscribers: Any,
                                                                live_server: Any) -> None:
-    """No empty car at start: telemetry waits until the sources have something to say. Here the car's
-    CAN bus (python-can's virtual bus) stays silent until the bridge is long up and connected."""
-    telemetry = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/settings/charge_limit")
-    channel = f"test-mqtt-first-{free_port()}"
-    rt = live_server(**mqtt_flags(broker), **{"simulation.mode": "off", "can.enabled": True,
-                                              "can.interface": "virtual", "can.channel": channel})
-    source = next(s for s in rt.runtime.sources if s.name == "can")
-    tx = can.Bus(interface="virtual", channel=channel)
+    """No empty car at start: telemetry waits until the sources have something to say."""
+    sub = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/settings/charge_limit")
+    _, tx = _car_on_a_silent_can_bus(broker, live_server)
     try:
         # The bridge is connected and has published its state (the settings): it has had every
         # chance to publish telemetry, if it were going to publish any without data.
-        telemetry.wait_for(lambda m: f"{PREFIX}/state/settings/charge_limit" in {t for t, _ in m})
-        wait_until(lambda: source.bus is not None, what="the CAN source listening")
-        message = DB.get_message_by_name("BMS_SoC")
-        signals = {sig.name: sig.offset for sig in message.signals} | {"SocDisplay": 64.5, "SoH": 91.0}
-        tx.send(can.Message(arbitration_id=message.frame_id, is_extended_id=False,
-                            data=message.encode(signals, strict=False)))
-        first = json.loads(telemetry.wait_for(lambda m: [p for t, p in m if t == f"{PREFIX}/telemetry"])[0])
+        sub.wait_for(lambda m: f"{PREFIX}/state/settings/charge_limit" in {t for t, _ in m})
+        _send_soc(tx, 64.5, 91.0)
+        first = sub.wait_for(_telemetry)[0]
     finally:
         tx.shutdown()
     assert first["seq"] == 1
     assert first["battery_soc"] == 64.5 and first["battery_soh"] == 91.0
     assert first["sources"]["can"]["state"] == "live"
     assert first["speed"] is None  # never sent by the car: unknown, not invented
+
+
+def test_a_source_gone_quiet_keeps_its_last_values_with_their_age(broker: Mosquitto, subscribers: Any,
+                                                                  live_server: Any) -> None:
+    soc, can_bus = f"{PREFIX}/state/battery_soc", f"{PREFIX}/state/connectivity/can_bus"
+    sub = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/#")
+    _, tx = _car_on_a_silent_can_bus(broker, live_server, **{"can.timeout": 0.3})
+    try:
+        _send_soc(tx, 64.5, 91.0)
+        sub.wait_for(lambda m: (soc, b"64.5") in m)
+    finally:
+        tx.shutdown()  # the car's bus goes quiet
+    stale = sub.wait_for(lambda m: [t for t in _telemetry(m) if t["sources"]["can"]["state"] == "stale"])[0]
+    assert stale["battery_soc"] == 64.5 and stale["sources"]["can"]["age"] >= 0.3
+    sub.wait_for(lambda m: (can_bus, b"false") in m)  # what is known now is published...
+    assert sub.payloads(soc) == [b"64.5"]  # ...and the last known value stays retained
+    assert [t for t, p in sub.messages if t.startswith(f"{PREFIX}/state/") and p == b"null"] == []
 
 
 def test_retained_state_is_never_overwritten_by_null_even_across_a_power_cut(

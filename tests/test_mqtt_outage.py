@@ -111,7 +111,7 @@ def test_with_the_broker_up_telemetry_never_touches_the_disk(broker_factory: Any
     target = max_seq(sub) + 40
     sub.wait_for(lambda m: max_seq(sub) >= target)
     assert _outbox_files() == before
-    assert bridge.outbox.store.size == 0
+    assert bridge.outbox.store.size == 0 and bridge.health()["outbox_written"] == 0
     assert_complete_and_in_order(received(sub), target)
 
 

@@ -280,6 +280,22 @@ def test_disk_before_memory_and_seq_order_throughout(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_what_was_acknowledged_is_not_sent_again_on_the_next_connection(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        box = await outbox(tmp_path / "o.sqlite3")
+        for n in range(5):
+            box.add({"n": n})
+        await box.connection_ended()  # an outage: all five on disk
+        assert [s for s, _ in await box.take(0, 10)] == [1, 2, 3, 4, 5]  # the backlog goes out...
+        for seq in (1, 2, 3):
+            box.acknowledged(seq)  # ...part of it is acknowledged (forgotten on disk in batches)...
+        await box.connection_ended()  # ...and the connection breaks again
+        assert [s for s, _ in await box.take(0, 10)] == [4, 5]
+        await box.close()
+
+    run(scenario)
+
+
 def test_a_clean_stop_keeps_what_was_not_acknowledged_and_numbers_on_without_a_gap(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
 

@@ -134,6 +134,7 @@ class MqttBridge:
             "outbox_size": self.outbox.size,
             "outbox_dropped": self.outbox.dropped,
             "outbox_durable": self.outbox.durable,
+            "outbox_written": self.outbox.written,
             "last_seq": self.outbox.last_seq,
         }
 

@@ -63,6 +63,8 @@ class Outbox:
         self.reserve_block = max(RESERVE_MIN, math.ceil(RESERVE_SECONDS / interval))
         #: The highest seq numbered so far.
         self.last_seq = 0
+        #: Messages written to disk since start (each is a write an SD card would rather not see).
+        self.written = 0
         self._clock = clock
         self._monotonic = monotonic
         # seq -> (created wall-clock time, monotonic time it was numbered, payload); in seq order.
@@ -177,8 +179,10 @@ class Outbox:
             await self._write(self.store.delete, batch)  # if it fails they are sent again: at least once
 
     async def connection_ended(self) -> None:
-        """Write what waits in memory now, and give back the rest of the seq reservation."""
+        """Write what waits in memory now, give back the rest of the seq reservation, and forget what
+        was acknowledged (so the next connection does not send it again)."""
         await self._spill(release=self._handed_out)
+        await self.flush_deletes(force=True)
 
     # -- spilling --------------------------------------------------------------------------------------
 
@@ -210,6 +214,7 @@ class Outbox:
                 return True  # nothing to write
             if not await self._write(self.store.store, rows, release):
                 return False
+            self.written += len(rows)
             for seq, _, _ in rows:
                 if self._memory.pop(seq, None) is None:
                     self._deletes.append(seq)  # acknowledged while it was being written
