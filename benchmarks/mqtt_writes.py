@@ -19,6 +19,7 @@ in the system's temporary directory unless ``--dir`` says otherwise. Linux only 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
 import shutil
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -41,6 +43,13 @@ def write_bytes(pid: int) -> int:
         if line.startswith("write_bytes:"):
             return int(line.split()[1])
     raise RuntimeError("no write_bytes in /proc/<pid>/io")
+
+
+def messages_written(port: int) -> int | None:
+    """``outbox_written`` from the server's /healthz: telemetry that had to go to disk (None: an
+    evscreen that does not report it)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+        return json.load(response).get("mqtt", {}).get("outbox_written")
 
 
 def filesystem_type(path: Path) -> str:
@@ -131,19 +140,21 @@ def main() -> None:
             mqtt_env = {"EVSCREEN_MQTT__ENABLED": "true", "EVSCREEN_MQTT__BROKER": "127.0.0.1",
                         "EVSCREEN_MQTT__PORT": str(broker_port), "EVSCREEN_MQTT__VEHICLE_ID": "bench",
                         "EVSCREEN_MQTT__PUBLISH_INTERVAL": str(args.interval)}
-            with_mqtt, _ = start_serve(root / "with-mqtt", mqtt_env, args.src)
+            with_mqtt, mqtt_port = start_serve(root / "with-mqtt", mqtt_env, args.src)
             started = time.monotonic()
             procs.append(with_mqtt)
             without, _ = start_serve(root / "without-mqtt", {}, args.src)
             procs.append(without)
             counter.wait_for(args.warmup, timeout=30 + args.warmup * args.interval * 3)
             first = counter.count
+            written_before = messages_written(mqtt_port)
             before = {p.pid: write_bytes(p.pid) for p in (with_mqtt, without)}
             start = time.monotonic()
             time.sleep(args.seconds)
             elapsed = time.monotonic() - start
             after = {p.pid: write_bytes(p.pid) for p in (with_mqtt, without)}
             delivered = counter.count - first
+            written_after = messages_written(mqtt_port)
             since_start = after[with_mqtt.pid] * 60.0 / (time.monotonic() - started) / 1024
             if args.outage > 0:
                 broker.terminate()
@@ -172,6 +183,9 @@ def main() -> None:
     print(f"{elapsed:.0f} s on {fs}, telemetry every {args.interval:g} s, {delivered} message(s) delivered "
           f"({delivered * 60.0 / elapsed:.1f}/min)" + (f", evscreen from {args.src}" if args.src else ""))
     print(f"serve with MQTT:    {mqtt_rate:10.1f} KiB/min written ({(after[with_mqtt.pid] - before[with_mqtt.pid]):,} bytes)")
+    if written_before is not None and written_after is not None:
+        print(f"  telemetry messages that went to disk (not acknowledged within seconds): "
+              f"{written_after - written_before}")
     print(f"serve without MQTT: {floor:10.1f} KiB/min written ({(after[without.pid] - before[without.pid]):,} bytes)")
     print(f"serve with MQTT, counted from its start (a first run creates the DBC cache and the outbox): "
           f"{since_start:.1f} KiB/min")
