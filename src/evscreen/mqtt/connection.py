@@ -27,6 +27,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from evscreen.address import host_port
 from evscreen.aio import within
@@ -257,12 +258,20 @@ class MqttConnection:
             raise NotConnected(paho.error_string(info.rc))
         return info.mid
 
-    async def subscribe(self, topic: str, qos: int = 1) -> int:
-        """Subscribe and wait for the broker's answer; returns the granted QoS."""
+    async def subscribe(self, topic: str, qos: int = 1, *, retain_as_published: bool = False) -> int:
+        """Subscribe and wait for the broker's answer; returns the granted QoS.
+
+        ``retain_as_published`` (MQTT 5 only): messages keep the retain flag their publisher set, also
+        when delivered live. Without it (and always with MQTT 3.1.1) the broker sets the flag only on
+        retained messages sent because of the subscription itself."""
         client = self._client
         if client is None or not self.is_open or self._loop is None:
             raise NotConnected("not connected to the broker")
-        rc, mid = client.subscribe(topic, qos)
+        if self.settings.protocol == "5":
+            options = SubscribeOptions(qos=qos, retainAsPublished=retain_as_published)
+            rc, mid = client.subscribe(topic, options=options)
+        else:
+            rc, mid = client.subscribe(topic, qos)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise NotConnected(paho.error_string(rc))
         fut = self._subscriptions.setdefault(mid, self._loop.create_future())
