@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from cantools.database.errors import DecodeError
+
 from evscreen.can.dbc.codegen import UnknownMux
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import figure
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
 

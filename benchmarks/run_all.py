@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import FIGURE_PREFIX  # noqa: E402
+from benchlib import FIGURE_PREFIX
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

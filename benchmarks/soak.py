@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, median, open_fds, rss_mb, wait_for_port# noqa: E402
+from benchlib import figure, free_port, median, open_fds, rss_mb, wait_for_port
 
 
 def churn(url: str, stop: threading.Event, seed: int, stats: dict[str, int]) -> None:

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, median# noqa: E402
+from benchlib import figure, free_port, median
 
 EVSCREEN = [sys.executable, "-m", "evscreen"]
 

@@ -13,11 +13,17 @@ import trustme
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from evscreen.server.access import check_bind, is_loopback, origin_allowed, presented_token, resolve_token, token_matches
+from conftest import evscreen_cmd, recv_json, recv_until
 from evscreen.config import ServerConfig
 from evscreen.errors import ConfigError
-
-from conftest import evscreen_cmd, recv_json, recv_until
+from evscreen.server.access import (
+    check_bind,
+    is_loopback,
+    origin_allowed,
+    presented_token,
+    resolve_token,
+    token_matches,
+)
 
 TOKEN = "s3cret-token-Xy9"
 

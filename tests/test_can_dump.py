@@ -13,8 +13,8 @@ import pytest
 
 from canhelpers import KONA_DBC, KONA_LOG, SlcanAdapter, slcan_frame
 from conftest import evscreen_cmd
-from evscreen.can.logs import LogFrame
 from evscreen.can.dbc.loader import load_database, load_decoder
+from evscreen.can.logs import LogFrame
 from evscreen.tools.can_dump import DumpOptions, FrameFilter, SnifferTable, Summary, parse_id_filters
 
 KONA_DB, _ = load_database(KONA_DBC)

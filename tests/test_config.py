@@ -9,10 +9,9 @@ import sys
 
 import pytest
 
+from conftest import evscreen_cmd
 from evscreen.config import default_config_text, key_specs, load_config, secrets_readable_by_others
 from evscreen.errors import ConfigError
-
-from conftest import evscreen_cmd
 
 
 def write(tmp_path, text):

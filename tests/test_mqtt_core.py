@@ -16,7 +16,6 @@ from typing import Any
 import jinja2
 import jsonschema
 import pytest
-from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from evscreen.mqtt.outbox import Outbox, _is_corrupt
 from evscreen.mqtt.topics import StateTracker, Topics, encode_value
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState, build_telemetry, telemetry_paths
+from ha_discovery_schema import DISCOVERY_TOPIC, validate
 
 # --- topics and deadbands ----------------------------------------------------------------------------
 
@@ -426,7 +426,6 @@ def test_a_locked_database_is_not_taken_for_a_corrupt_one(tmp_path: Path) -> Non
 
 def test_every_mqtt_key_is_documented() -> None:
     from conftest import REPO
-
     from evscreen.config import key_specs
 
     doc = (REPO / "docs" / "mqtt.md").read_text(encoding="utf-8")

@@ -6,9 +6,9 @@ import json
 import subprocess
 
 import pytest
-from conftest import evscreen_cmd, recv_json, recv_until
 from websockets.sync.client import connect
 
+from conftest import evscreen_cmd, recv_json, recv_until
 from evscreen.app import SETTINGS_FILE
 from evscreen.config import data_dir, load_config
 from evscreen.drivers.simulated import SimulatedVehicle

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from sim_support import cached_run
 
 from evscreen.sim.body import atmospheric_pressure_psi
 from evscreen.sim.climate import relative_humidity
@@ -13,6 +12,7 @@ from evscreen.sim.consumption import REFERENCE_WH_PER_KM, ConsumptionMeter, effi
 from evscreen.sim.media import PLAYLIST, RESTART_THRESHOLD_S, MediaPlayerModel
 from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import STATE_PATHS
+from sim_support import cached_run
 
 EARTH_RADIUS_M = 6_371_008.8
 

@@ -18,9 +18,9 @@ from websockets.sync.client import connect
 
 from conftest import REPO, recv_json
 from evscreen import __version__
-from evscreen.state import SourceState
 from evscreen.server.web.assets import FILES, etag_matches
 from evscreen.server.web.health import health_report, mqtt_health
+from evscreen.state import SourceState
 
 HEALTH_SCHEMA = json.loads((REPO / "docs" / "schema" / "health.json").read_text())
 STATIC = REPO / "src" / "evscreen" / "server" / "web" / "static"

@@ -23,6 +23,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from evscreen.config.schema import APP_NAME, CLIENT_ENV_VARS, ENV_PREFIX, Config, KeySpec, key_specs, sections
 
+
 @dataclass
 class LoadedConfig:
     """The effective configuration, where each value came from, and the file that was read."""

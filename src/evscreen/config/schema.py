@@ -9,8 +9,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-
-
 APP_NAME = "evscreen"
 ENV_PREFIX = "EVSCREEN_"
 #: Variables read by the command line itself (which file, and the client tools' URL, token, CA),

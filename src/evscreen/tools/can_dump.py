@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame, bus_matches, open_log
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.decoder import CompiledMessage, DbcDecoder
 from evscreen.can.dbc.spec import decimals
+from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame, bus_matches, open_log
 from evscreen.errors import SourceUnavailable, UsageError
 
 FORMATS = ("table", "line", "jsonl")

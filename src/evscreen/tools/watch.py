@@ -10,8 +10,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evscreen.tools.client import telemetry_stream
 from evscreen.errors import ServerUnreachable
+from evscreen.tools.client import telemetry_stream
 
 UNITS = {
     "speed": "km/h", "wheel_speed": "km/h", "speed_gps": "km/h", "range_km": "km", "battery_soc": "%",
