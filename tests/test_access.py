@@ -141,8 +141,8 @@ def tls_files(tmp_path_factory):
 
 
 def test_wss_with_token_and_ca(live_server, tls_files):
-    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"), "server.tls_key": str(tls_files / "key.pem"),
-                            "server.token": TOKEN})
+    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"),
+                            "server.tls_key": str(tls_files / "key.pem"), "server.token": TOKEN})
     url = server.url.replace("ws://", "wss://")
     ok = run("send", "set_drive_mode", "sport", "--url", url, "--token", TOKEN, "--ca-file", str(tls_files / "ca.pem"))
     assert ok.returncode == 0, ok.stderr

@@ -77,7 +77,7 @@ def test_frames_per_bus_unknown_ids_and_short_payloads() -> None:
     assert "corrupt lines: 0" in summary
 
     # Every frame, every signal: what cantools decodes (value-table names included).
-    for ours, ref in zip(records, REFERENCE):
+    for ours, ref in zip(records, REFERENCE, strict=True):
         assert (ours["bus"], ours["id"], ours["data"], ours["timestamp"]) == (
             ref["bus"], ref["id"], ref["data"].hex().upper(), ref["timestamp"])
         if ref["message"] is None:

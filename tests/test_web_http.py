@@ -230,7 +230,8 @@ def _report(sources: dict[str, Any], mqtt: dict[str, Any] | None = None) -> tupl
     ({"can": "live", "gps": "stale"}, None, (200, "degraded")),
     ({"can": "live", "gps": "offline"}, None, (503, "down")),
     ({"can": "offline", "gps": "stale"}, None, (503, "down")),
-    ({"can": "live"}, {"enabled": True, "connected": False, "state": "connecting", "outbox_size": 7}, (200, "degraded")),
+    ({"can": "live"}, {"enabled": True, "connected": False, "state": "connecting", "outbox_size": 7},
+     (200, "degraded")),
     ({"can": "live"}, {"enabled": True, "connected": True, "state": "connected", "outbox_size": 0}, (200, "ok")),
 ])
 def test_health_status_rules(states, mqtt, expected):

@@ -78,7 +78,8 @@ def load_config(
 
     file_found = cfg_path.is_file()
     if explicit and not file_found:
-        raise ConfigError(f"{cfg_path}: config file not found (create one with `evscreen config init --path {cfg_path}`)")
+        raise ConfigError(f"{cfg_path}: config file not found "
+                          f"(create one with `evscreen config init --path {cfg_path}`)")
     if file_found:
         for p, raw in _read_toml(cfg_path).items():
             values[p] = _check(specs[p], raw, source=str(cfg_path))
@@ -190,7 +191,8 @@ def _check(spec: KeySpec, value: Any, *, source: str) -> Any:
     where = f"{spec.path}: " if source != spec.env_var else f"{spec.env_var} ({spec.path}): "
 
     def fail(why: str) -> typing.NoReturn:
-        raise ConfigError(f"{where}{why}, got {_show(value)}" + (f" (from {source})" if source != "command line" else ""))
+        origin = f" (from {source})" if source != "command line" else ""
+        raise ConfigError(f"{where}{why}, got {_show(value)}{origin}")
 
     if value is None or (optional and value == ""):
         if optional:

@@ -37,7 +37,8 @@ def key(
 class ServerConfig:
     """The WebSocket server the screen connects to."""
 
-    host: str = key("127.0.0.1", "Address to listen on. 127.0.0.1 serves only this machine; 0.0.0.0 serves the network.")
+    host: str = key("127.0.0.1",
+                    "Address to listen on. 127.0.0.1 serves only this machine; 0.0.0.0 serves the network.")
     port: int = key(8765, "TCP port of the WebSocket server.", min=1, max=65535)
     telemetry_interval: float = key(1.0, "Seconds between telemetry messages to each screen.", min=0.02, max=60.0)
     max_message_size: int = key(
@@ -138,7 +139,8 @@ class Dht11Config:
         "cabin_temp", "Telemetry field the temperature goes to: cabin_temp (sensor inside) or ambient_temp (outside).",
         choices=("cabin_temp", "ambient_temp"),
     )
-    smoothing: int = key(3, "Readings whose median is published (1: no smoothing); hides single bad reads.", min=1, max=15)
+    smoothing: int = key(3, "Readings whose median is published (1: no smoothing); hides single bad reads.",
+                         min=1, max=15)
     stale_after_failures: int = key(
         5, "Failed reads in a row after which the value is marked stale (failed reads are retried every 2.1 s).",
         min=1, max=100,

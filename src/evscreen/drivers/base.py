@@ -38,10 +38,10 @@ class Source(abc.ABC):
     async def run(self) -> None:
         """Produce values until cancelled."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: most sources have nothing to release
         """Release the hardware. Called once on shutdown, after ``run`` was cancelled."""
 
-    def on_setting(self, name: str, value: object) -> None:
+    def on_setting(self, name: str, value: object) -> None:  # noqa: B027 - optional: only some sources care
         """A screen setting changed (drive mode, regen level...). Sources that care override this."""
 
     def describe(self) -> str:

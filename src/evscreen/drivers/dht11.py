@@ -159,7 +159,7 @@ def captured_stdout() -> Iterator[io.StringIO]:
     saved_fd = None
     sink = None
     try:
-        sink = tempfile.TemporaryFile()
+        sink = tempfile.TemporaryFile()  # noqa: SIM115 - fd 1 points at it until the finally below restores and closes
         saved_fd = os.dup(1)
         os.dup2(sink.fileno(), 1)
     except (OSError, ValueError):  # no fd 1 (a daemon) or no temp dir: Python-level capture only

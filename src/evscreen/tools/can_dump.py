@@ -38,7 +38,8 @@ def parse_id_filters(texts: Iterable[str]) -> list[tuple[int, int]]:
             ident, _, mask = item.partition(":")
             try:
                 value = int(ident, 16) if not ident.lower().startswith("0x") else int(ident, 0)
-                mask_value = (int(mask, 16) if not mask.lower().startswith("0x") else int(mask, 0)) if mask else 0x1FFFFFFF
+                mask_value = ((int(mask, 16) if not mask.lower().startswith("0x") else int(mask, 0)) if mask
+                              else 0x1FFFFFFF)
             except ValueError:
                 raise UsageError(f"--id: {item!r} is not a hex ID or id:mask (e.g. 0x542, 542, 0x500:0x700)") from None
             if not 0 <= value <= 0x1FFFFFFF or not 0 <= mask_value <= 0x1FFFFFFF:
@@ -57,7 +58,8 @@ def match_messages(decoder: DbcDecoder, patterns: Iterable[str]) -> set[str]:
         try:
             regex = re.compile(pattern)
         except re.error as exc:
-            raise UsageError(f"--message: {pattern!r} is neither a message of {decoder.name} nor a regex ({exc})") from None
+            raise UsageError(f"--message: {pattern!r} is neither a message of {decoder.name} "
+                             f"nor a regex ({exc})") from None
         found = {m.name for m in decoder.messages if regex.fullmatch(m.name) or regex.search(m.name)}
         if not found:
             raise UsageError(f"--message: nothing in {decoder.name} matches {pattern!r}")
