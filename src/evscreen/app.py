@@ -99,8 +99,8 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
             log.error("%s", exc)
             state.register_source(name, simulated=False)
             state.set_online(name, False, str(exc))
-    media = next((s.media for s in sources if getattr(s, "media", None) is not None), None)  # type: ignore[attr-defined]
-    bluetooth = next((s.bluetooth for s in sources if getattr(s, "bluetooth", None) is not None), None)  # type: ignore[attr-defined]
+    media = next((m for s in sources if (m := getattr(s, "media", None)) is not None), None)
+    bluetooth = next((b for s in sources if (b := getattr(s, "bluetooth", None)) is not None), None)
     dispatcher = Dispatcher(settings, media, bluetooth)
     for source in sources:
         for name, value in settings.values.items():

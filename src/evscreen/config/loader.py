@@ -70,7 +70,7 @@ def load_config(
     exist. ``flags`` maps ``section.key`` to values from the command line (None means not given).
     """
     explicit = path is not None
-    cfg_path = Path(path) if explicit else default_config_path()
+    cfg_path = Path(path) if path is not None else default_config_path()
     env = os.environ if env is None else env
     specs = {s.path: s for s in key_specs()}
     values: dict[str, Any] = {p: s.default for p, s in specs.items()}

@@ -278,7 +278,8 @@ def key_specs() -> list[KeySpec]:
     for section, cls in sections().items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            # a field has a default or a default factory, never both (dataclasses refuses that)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             m = f.metadata
             specs.append(
                 KeySpec(section, f.name, hints[f.name], default, m["help"], m["choices"], m["min"], m["max"],

@@ -187,9 +187,7 @@ UNAVAILABLE_CAUSES = ("not_installed", "unsupported_board", "import_failed", "no
 
 def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
     first = " ".join(why.strip().split())[:300] or "unknown error"
-    exc = SourceUnavailable(f"{model} unavailable: {first}")
-    exc.cause = cause  # type: ignore[attr-defined]
-    return exc
+    return SourceUnavailable(f"{model} unavailable: {first}", cause)
 
 
 def open_sensor(model: str, pin: int) -> Any:
@@ -272,7 +270,7 @@ class Dht11Source(Source):
             if str(exc) != self.unavailable:
                 log.error("%s", exc)
             self.unavailable = str(exc)
-            self.unavailable_cause = getattr(exc, "cause", "pin_setup")
+            self.unavailable_cause = exc.cause or "pin_setup"
             self.state.set_online(self.name, False, str(exc))
             raise
         self.unavailable = None

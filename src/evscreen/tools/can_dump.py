@@ -438,13 +438,16 @@ class SnifferTable:
         self.now = max(self.now, frame.timestamp)
 
     def render(self, title: str) -> Any:
+        from rich.console import JustifyMethod
         from rich.table import Table
         from rich.text import Text
 
         table = Table(title=title, title_justify="left", expand=False, header_style="bold")
-        for column, justify in (("bus", "left"), ("ID", "right"), ("message", "left"), ("count", "right"),
-                                ("rate", "right"), ("DLC", "right"), ("data", "left"), ("signals", "left")):
-            table.add_column(column, justify=justify, no_wrap=column != "signals")  # type: ignore[arg-type]
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("bus", "left"), ("ID", "right"), ("message", "left"), ("count", "right"),
+            ("rate", "right"), ("DLC", "right"), ("data", "left"), ("signals", "left"))
+        for column, justify in columns:
+            table.add_column(column, justify=justify, no_wrap=column != "signals")
         for key in sorted(self.rows, key=lambda k: (k[0], k[2], k[1])):
             row = self.rows[key]
             span = row.last - row.first
