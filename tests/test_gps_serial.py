@@ -15,7 +15,8 @@ from ptys import PtyReceiver
 import evscreen.drivers.gps as gps_driver
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
-from evscreen.gps.nmea import Fix, NmeaReader
+from evscreen.gps.fix import Fix
+from evscreen.gps.nmea import NmeaReader
 from evscreen.state import VehicleState
 
 NMEA = REALDATA / "nmea"

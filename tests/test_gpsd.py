@@ -23,7 +23,7 @@ import evscreen.drivers.gpsd as gpsd_driver
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
 from evscreen.gps.gpsd_json import MAX_LINE, GpsdStream
-from evscreen.gps.nmea import Fix
+from evscreen.gps.fix import Fix
 from evscreen.state import VehicleState
 
 NMEA = REALDATA / "nmea"

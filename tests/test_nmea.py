@@ -10,7 +10,8 @@ from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evscreen.gps.nmea import ERROR_KINDS, Fix, NmeaReader, check_sentence, decode
+from evscreen.gps.fix import Fix
+from evscreen.gps.nmea import ERROR_KINDS, NmeaReader, check_sentence, decode
 
 NMEA = REALDATA / "nmea"
 CHECKED_LOGS = ["neo-m8n.log", "beidou-bd.log"]

@@ -101,6 +101,7 @@ class SimulatedVehicle(Source):
         self.car_bus = CarBus(decoder.spec, signal_map)
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
         self.frames_sent = 0
+        self.bus: Any = None
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
 
@@ -153,7 +154,7 @@ class SimulatedVehicle(Source):
     def wake_interval(self) -> float:
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
 
-    async def run(self) -> None:
+    async def open(self) -> None:
         from evscreen.can.bus import open_bus
 
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
@@ -161,13 +162,18 @@ class SimulatedVehicle(Source):
         opening = asyncio.ensure_future(asyncio.to_thread(
             open_bus, "virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True}))
         try:
-            bus = await asyncio.shield(opening)
+            self.bus = await asyncio.shield(opening)
         except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
             opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
             raise
-        try:
-            await self._drive(bus)
-        finally:
+        self.availability.up()
+
+    async def read(self) -> None:
+        await self._drive(self.bus)
+
+    async def close(self) -> None:
+        bus, self.bus = self.bus, None
+        if bus is not None:
             bus.shutdown()
 
     async def _drive(self, bus: Any) -> None:

@@ -22,6 +22,7 @@ from evscreen.errors import UsageError
 
 if TYPE_CHECKING:
     from evscreen.config import Config
+    from evscreen.drivers.base import Source
 
 #: Probe name -> "module:function". ``all`` runs every one, in this order.
 PROBES: dict[str, str] = {
@@ -71,10 +72,11 @@ ProbeFunction = Callable[[ProbeContext], ProbeResult]
 REFRESH_S = 0.25
 
 
-async def run_source(source: Any, duration: float, on_refresh: Callable[[float], bool | None]) -> float:
-    """Run a real source for ``duration`` seconds, as ``serve`` would, calling ``on_refresh(elapsed)``
-    every :data:`REFRESH_S` (it returns True to stop early: waiting longer cannot help). The source is
-    closed afterwards; a crash of its ``run()`` is raised. Returns the seconds it ran."""
+async def run_source(source: Source, duration: float, on_refresh: Callable[[float], bool | None]) -> float:
+    """Run a real source for ``duration`` seconds under its supervisor, as ``serve`` would, calling
+    ``on_refresh(elapsed)`` every :data:`REFRESH_S` (it returns True to stop early: waiting longer
+    cannot help). The source is closed afterwards (the supervisor's last step). Returns the seconds
+    it ran."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     task = asyncio.create_task(source.run())
@@ -85,11 +87,8 @@ async def run_source(source: Any, duration: float, on_refresh: Callable[[float],
                 break
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        await source.close()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
     return loop.time() - started
 
 
