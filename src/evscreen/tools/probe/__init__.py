@@ -60,6 +60,7 @@ class ProbeContext:
     config: Config
     duration: float | None  # None: the probe's own default
     show: Callable[[Rows], None] = lambda rows: None  # the live view; a no-op with --json
+    debug: bool = False  # --debug: a probe that crashes raises, with its traceback
 
     def seconds(self, default: float) -> float:
         return default if self.duration is None else self.duration
@@ -113,17 +114,11 @@ def run_probe(name: str, ctx: ProbeContext) -> ProbeResult:
     except Exception as exc:  # a bug in a probe must still end in a verdict and an exit code
         result = ProbeResult(name, False, f"the probe failed: {type(exc).__name__}: {exc}",
                              cause=f"internal error: {exc}", advice=["run again with --debug and report the traceback"])
-        if _debug_wanted():
+        if ctx.debug:
             raise
     if not result.duration_s:
         result.duration_s = time.monotonic() - started
     return result
-
-
-def _debug_wanted() -> bool:
-    from evscreen import cli
-
-    return bool(getattr(cli, "_debug", False))
 
 
 def check_duration(duration: float | None) -> None:
@@ -131,14 +126,15 @@ def check_duration(duration: float | None) -> None:
         raise UsageError(f"--duration must be a number of seconds from 0 to 3600, got {duration}")
 
 
-def run_probe_command(target: str, config: Config, duration: float | None, as_json: bool) -> int:
+def run_probe_command(target: str, config: Config, duration: float | None, as_json: bool,
+                      debug: bool = False) -> int:
     """The ``evscreen probe`` command: 0 when every probe works, 1 otherwise."""
     names = probe_names(target)
     check_duration(duration)
     results = []
     if as_json:
         for name in names:
-            results.append(run_probe(name, ProbeContext(config, duration)))
+            results.append(run_probe(name, ProbeContext(config, duration, debug=debug)))
         doc = results[0].as_dict() if target != "all" else {
             "ok": all(r.ok for r in results), "results": {r.probe: r.as_dict() for r in results}}
         print(json.dumps(doc, default=str), flush=True)
@@ -147,7 +143,7 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
 
         for name in names:
             def run(show: Callable[[Rows], None], name: str = name) -> ProbeResult:
-                return run_probe(name, ProbeContext(config, duration, show))
+                return run_probe(name, ProbeContext(config, duration, show, debug))
 
             results.append(show_probe(name, run))
     return 0 if all(r.ok for r in results) else 1
