@@ -151,7 +151,7 @@ class BluetoothSource(Source):
             ticker = asyncio.create_task(self._tick())
             try:
                 await bus.wait_for_disconnect()
-            except Exception as exc:  # the daemon went away; run() reports it
+            except Exception as exc:  # the daemon went away; read() reports it
                 log.debug("D-Bus connection ended: %s", exc)
         except DbusCallError as exc:
             log.debug("D-Bus call failed while starting: %s", exc)
