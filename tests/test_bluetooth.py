@@ -27,6 +27,7 @@ from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
 from evscreen.config import Config
+from evscreen.drivers.backoff import Backoff
 from evscreen.drivers.bluetooth import source as bt
 from evscreen.drivers.bluetooth.source import BluetoothSource, probe_bluetooth
 from evscreen.errors import CommandFailed
@@ -374,7 +375,7 @@ def test_no_bus_at_all_is_offline_with_one_log_line_and_unavailable_commands(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-socket")
-    monkeypatch.setattr(bt, "BACKOFF_FIRST_S", 0.01)
+    monkeypatch.setattr(BluetoothSource, "backoff", Backoff(first_s=0.01))
     attempts: list[int] = []
     real_connect = bt.connect_system_bus
 
@@ -470,24 +471,42 @@ def test_bluetoothd_exiting_and_restarting(system_bus: PrivateBus, bluez: FakeBl
 def test_the_bus_itself_going_away(system_bus: PrivateBus, bluez: FakeBluez, monkeypatch: pytest.MonkeyPatch,
                                    caplog: pytest.LogCaptureFixture) -> None:
     bluez.add_phone()
-    monkeypatch.setattr(bt, "BACKOFF_FIRST_S", 0.01)
+    monkeypatch.setattr(BluetoothSource, "backoff", Backoff(first_s=0.01, max_s=0.1))
 
     async def scenario() -> None:
-        async with running() as (source, state):
-            await eventually(lambda: state.get("media.track_title") == "Teardrop")
-            await asyncio.to_thread(system_bus.stop)
-            await eventually(lambda: source.problem and "cannot reach the D-Bus system bus" in source.problem)
-            assert state.describe_sources()["bluetooth"]["state"] == "offline"
-            assert (await fails(source.media.play())).code == "unavailable"
-            retries = source.reconnects
-            await eventually(lambda: source.reconnects >= retries + 3)
+        bus = PrivateBus()
+        fake: FakeBluez | None = None
+        try:
+            async with running() as (source, state):
+                await eventually(lambda: state.get("media.track_title") == "Teardrop")
+                await asyncio.to_thread(system_bus.stop)
+                await eventually(lambda: source.problem and "cannot reach the D-Bus system bus" in source.problem)
+                assert state.describe_sources()["bluetooth"]["state"] == "offline"
+                assert "cannot reach the D-Bus system bus" in state.describe_sources()["bluetooth"]["detail"]
+                assert (await fails(source.media.play())).code == "unavailable"
+                retries = source.reconnects
+                await eventually(lambda: source.reconnects >= retries + 3)
+                # The system bus comes back (a new daemon), and bluetoothd with it.
+                await asyncio.to_thread(bus.start)
+                monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+                fake = await asyncio.to_thread(lambda: FakeBluez(bus.address).start())
+                await asyncio.to_thread(fake.add_phone)
+                await eventually(lambda: online(source, state) and state.get("media.track_title") == "Teardrop")
+        finally:
+            if fake is not None:
+                await asyncio.to_thread(fake.stop)
+            await asyncio.to_thread(bus.stop)
 
-    with caplog.at_level(logging.WARNING, logger="evscreen.drivers.bluetooth.source"):
+    with caplog.at_level(logging.INFO, logger="evscreen.drivers.bluetooth.source"):
         asyncio.run(scenario())
-    # Depending on the order the dying daemon tells us things, bluetoothd vanishes first or not;
-    # either way each fault is one line, not one per retry.
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == len(set(messages)) and any("lost the connection" in m for m in messages)
+    # Depending on the order the dying daemon tells us things, the outage begins with bluetoothd
+    # vanishing or with the bus connection dropping; either way it is one line (not one per fault,
+    # nor per retry), and its end is one more.
+    lines = [r for r in caplog.records if r.name == "evscreen.drivers.bluetooth.source"]
+    warnings = [r.getMessage() for r in lines if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "lost the connection to the D-Bus system bus" in warnings[0] or "bluetoothd is not running" in warnings[0]
+    assert len([r for r in lines if r.levelno == logging.INFO and "is back" in r.getMessage()]) == 1
 
 
 def test_no_adapter_then_one_is_plugged_in(bluez: FakeBluez) -> None:

@@ -19,8 +19,8 @@ import evscreen.drivers.gpsd as gpsd_driver
 from conftest import REALDATA, free_port, wait_for_port
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
+from evscreen.gps.fix import Fix
 from evscreen.gps.gpsd_json import MAX_LINE, GpsdStream
-from evscreen.gps.nmea import Fix
 from evscreen.state import VehicleState
 from gpsd_check import expected_epochs, log_lines, time_key
 from ptys import PtyReceiver

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from evscreen.config import MqttConfig, load_config
 from evscreen.dispatch import Dispatcher
+from evscreen.drivers.backoff import Backoff
 from evscreen.errors import ConfigError
-from evscreen.mqtt.bridge import backoff_delay
 from evscreen.mqtt.commands import answer_command
 from evscreen.mqtt.discovery import SENSORS, discovery_messages
 from evscreen.mqtt.options import BridgeOptions, allowed_actions, machine_vehicle_id
@@ -184,12 +184,14 @@ def test_outbox_defaults_hold_a_day_at_the_default_interval() -> None:
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
+    # The reconnection policy of the bridge: reconnect_min_delay = 1, reconnect_max_delay = 60.
+    backoff = Backoff(1.0, 60.0)
     rng = random.Random(3)
-    delays = [backoff_delay(n, 1.0, 60.0, rng) for n in range(1, 12)]
+    delays = [backoff.delay(n, rng) for n in range(1, 12)]
     for n, d in enumerate(delays, start=1):
         cap = min(60.0, 2.0 ** (n - 1))
         assert cap / 2 <= d <= cap
-    assert len({round(backoff_delay(5, 1.0, 60.0, rng), 6) for _ in range(20)}) > 1  # jitter
+    assert len({round(backoff.delay(5, rng), 6) for _ in range(20)}) > 1  # jitter
 
 
 # --- commands ----------------------------------------------------------------------------------------

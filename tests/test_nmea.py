@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REALDATA
-from evscreen.gps.nmea import ERROR_KINDS, Fix, NmeaReader, check_sentence, decode
+from evscreen.gps.fix import Fix
+from evscreen.gps.nmea import ERROR_KINDS, NmeaReader, check_sentence, decode
 from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
 
 NMEA = REALDATA / "nmea"

@@ -268,6 +268,23 @@ def test_a_crashing_probe_still_gets_a_verdict(monkeypatch: pytest.MonkeyPatch) 
     result = run_probe("broken", ProbeContext(load_config(env={}).config, 0.1))
     assert isinstance(result, ProbeResult) and result.ok is False
     assert result.summary.startswith("the probe failed: TypeError")
+    # With --debug (carried by the context) the crash is raised, traceback and all.
+    with pytest.raises(TypeError):
+        run_probe("broken", ProbeContext(load_config(env={}).config, 0.1, debug=True))
+
+
+def test_debug_reaches_a_crashing_probe_from_the_command_line(tmp_path: Path) -> None:
+    # A sitecustomize in the child registers a probe that crashes, as a bug in a real one would.
+    (tmp_path / "sitecustomize.py").write_text(
+        "from evscreen.tools import probe\nprobe.PROBES['can'] = 'json:loads'\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    quiet = subprocess.run(evscreen_cmd("probe", "can", "--json"), capture_output=True, text=True, env=env,
+                           timeout=120, stdin=subprocess.DEVNULL)
+    assert quiet.returncode == 1 and "the probe failed: TypeError" in quiet.stdout
+    assert "Traceback" not in quiet.stderr
+    loud = subprocess.run(evscreen_cmd("--debug", "probe", "can", "--json"), capture_output=True, text=True,
+                          env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert loud.returncode != 0 and "Traceback" in loud.stderr and "TypeError" in loud.stderr
 
 
 @pytest.mark.parametrize("duration", [-1.0, 0.0, float("nan"), float("inf"), 3601.0])

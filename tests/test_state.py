@@ -76,6 +76,48 @@ def test_values_and_source_states():
     jsonschema.validate(build_telemetry(state, DEFAULT_SETTINGS), SCHEMA)
 
 
+def test_marked_stale_until_the_next_values_whatever_their_age():
+    clock = Clock()
+    state = VehicleState(clock=clock)
+    state.register_source("dht11", simulated=False, stale_after=60.0)
+    state.update("dht11", {"cabin_temp": 21.0})
+    version = state.version
+    state.mark_stale("dht11", "5 failed reads in a row")
+    assert state.version > version  # sinks see the change
+    assert state.describe_sources()["dht11"] == {"state": "stale", "age": 0.0, "detail": "5 failed reads in a row"}
+    assert state.get("cabin_temp") == 21.0  # kept, marked stale
+    clock.now += 1.0
+    state.update("dht11", {"cabin_temp": 22.0})
+    state.set_online("dht11", True)
+    assert state.describe_sources()["dht11"] == {"state": "live", "age": 0.0}
+    state.mark_stale("dht11", "again")
+    state.touch("dht11")  # data that changed nothing is still fresh data
+    assert state.describe_sources()["dht11"]["state"] == "live"
+    # A source that is offline stays offline when marked stale: stale means "values kept".
+    state.set_online("dht11", False, "unplugged")
+    state.mark_stale("dht11", "unplugged")
+    assert state.describe_sources()["dht11"]["state"] == "offline"
+
+
+def test_values_written_without_refreshing_the_source():
+    clock = Clock()
+    state = VehicleState(clock=clock)
+    state.register_source("can", simulated=False, stale_after=2.0)
+    state.update("can", {"speed": 50.0, "connectivity.can_bus": True})
+    clock.now += 3.0
+    state.set_online("can", False, "adapter unplugged")
+    version = state.version
+    # What the source concludes from silence is written, and its old values stay old.
+    state.update("can", {"connectivity.can_bus": False}, refresh=False)
+    assert state.get("connectivity.can_bus") is False and state.version > version
+    assert state.describe_sources()["can"] == {"state": "offline", "age": 3.0, "detail": "adapter unplugged"}
+    state.set_online("can", True)
+    state.update("can", {"connectivity.can_bus": False}, refresh=False)
+    assert state.describe_sources()["can"]["state"] == "stale"  # not made fresh by the write
+    with pytest.raises(KeyError):
+        state.update("can", {"warp": 9}, refresh=False)
+
+
 def test_unknown_paths_are_refused_and_nan_is_null():
     state = VehicleState()
     state.register_source("x", simulated=False)

@@ -16,11 +16,15 @@ import jsonschema
 import pytest
 from websockets.sync.client import connect
 
-from conftest import REPO, recv_json, recv_until
+from conftest import REPO, free_port, recv_json, recv_until
 from evscreen import __version__
+from evscreen.config import load_config
+from evscreen.dispatch import Dispatcher
+from evscreen.mqtt.bridge import MqttBridge
 from evscreen.server.web.assets import FILES, etag_matches
 from evscreen.server.web.health import health_report, mqtt_health
-from evscreen.state import SourceState
+from evscreen.settings import SettingsStore
+from evscreen.state import SourceState, VehicleState
 from mqtt_broker import mqtt_flags, wait_until
 
 HEALTH_SCHEMA = json.loads((REPO / "docs" / "schema" / "health.json").read_text())
@@ -244,30 +248,34 @@ def test_health_status_rules(states, mqtt, expected):
         1 if mqtt and not mqtt["connected"] else 0)
 
 
-class _Bridge:
-    """The attributes /healthz reads from the MQTT bridge (evscreen.mqtt), nothing else."""
+def test_mqtt_health_reads_the_bridge_when_there_is_one(tmp_path: Path) -> None:
+    # A real bridge, started against a port where no broker listens: it keeps trying, and says so.
+    config = load_config(env={}, flags={
+        "mqtt.enabled": True, "mqtt.broker": "127.0.0.1", "mqtt.port": free_port(), "mqtt.publish_interval": 0.05,
+        "mqtt.reconnect_min_delay": 0.05, "mqtt.reconnect_max_delay": 0.2,
+    }).config
+    settings = SettingsStore(tmp_path / "settings.json")
 
-    connection_state = "disconnected"
-    connected = False
-    outbox_size = 42
+    async def scenario() -> dict[str, Any]:
+        bridge = MqttBridge(config.mqtt, VehicleState(), settings, Dispatcher(settings),
+                            outbox_path=tmp_path / "outbox.sqlite3")
+        await bridge.start()
+        try:
+            while not (bridge.connection_state == "disconnected" and bridge.outbox_size >= 3):
+                await asyncio.sleep(0.01)
+            return mqtt_health(bridge)
+        finally:
+            await bridge.stop()
 
-    def health(self) -> dict[str, Any]:
-        return {"state": self.connection_state, "broker": "broker.local:8883", "outbox_size": self.outbox_size,
-                "last_error": "connection refused"}
-
-
-def test_mqtt_health_reads_the_bridge_when_there_is_one():
-    class Runtime:
-        mqtt = _Bridge()
-
-    report = mqtt_health(Runtime())
+    report = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert report["enabled"] is True and report["connected"] is False
-    assert report["outbox_size"] == 42 and report["state"] == "disconnected"
-    assert report["last_error"] == "connection refused"
-    code, body = _report({"can": {"state": "live", "age": 0.0}}, report)  # type: ignore[dict-item]
+    assert report["outbox_size"] >= 3 and report["state"] == "disconnected"
+    assert report["last_error"].startswith("connection refused by mqtt://127.0.0.1:")
+    code, body = _report({"can": {"state": "live", "age": 0.0}}, report)
     assert code == 200 and body["status"] == "degraded"
+    assert "MQTT broker not connected (disconnected)" in body["problems"]
     jsonschema.validate(body, HEALTH_SCHEMA)
-    assert mqtt_health(object())["enabled"] is False
+    assert mqtt_health(None) == {"enabled": False, "connected": False, "state": "disabled", "outbox_size": 0}
 
 
 def test_banner_names_the_dashboard(serve_process, port):

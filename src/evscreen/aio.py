@@ -48,15 +48,24 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 
 
 class WorkerThread:
-    """One thread running blocking calls one at a time, in the order they were made."""
+    """One thread running blocking calls one at a time, in the order they were made.
+
+    The thread starts with the first call, and again with the first call after :meth:`shutdown`:
+    a source that its supervisor closes and reopens gets a fresh thread each time.
+    """
 
     def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the thread, after every call made before it."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def shutdown(self) -> None:
-        """Take no more calls. Never waits: the thread ends once the call it is in returns."""
-        self._executor.shutdown(wait=False)
+        """End the thread once the call it is in returns. Never waits."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evscreen import __version__
 from evscreen.address import host_port
@@ -24,6 +24,9 @@ from evscreen.server.access import check_bind, resolve_token
 from evscreen.server.websocket import TelemetryServer
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState
+
+if TYPE_CHECKING:
+    from evscreen.mqtt import MqttBridge
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class Runtime:
     dispatcher: Dispatcher
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
+    mqtt: MqttBridge | None = None  # when [mqtt] enabled = true
     viss: Any = None  # the VISS endpoint when [viss] enabled = true
 
     @property
@@ -50,8 +53,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.server.start()
-        for source in self.sources:
-            self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
+        for source in self.sources:  # each under the supervisor (drivers/supervisor.py)
+            self.tasks.append(asyncio.create_task(source.run(), name=f"source-{source.name}"))
         if self.mqtt is not None:
             await self.mqtt.start()  # returns at once; the broker is reached in the background
 
@@ -64,13 +67,8 @@ class Runtime:
         await self.server.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.settings.flush)
         for task in self.tasks:
-            task.cancel()
+            task.cancel()  # a cancelled source closes itself (the supervisor's last step)
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        for source in self.sources:
-            try:
-                await source.close()
-            except Exception:
-                log.exception("closing source %s failed", source.name)
 
 
 def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime:
@@ -99,15 +97,15 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
             log.error("%s", exc)
             state.register_source(name, simulated=False)
             state.set_online(name, False, str(exc))
-    media = next((s.media for s in sources if getattr(s, "media", None) is not None), None)  # type: ignore[attr-defined]
-    bluetooth = next((s.bluetooth for s in sources if getattr(s, "bluetooth", None) is not None), None)  # type: ignore[attr-defined]
+    media = next((s.media for s in sources if s.media is not None), None)
+    bluetooth = next((s.bluetooth for s in sources if s.bluetooth is not None), None)
     dispatcher = Dispatcher(settings, media, bluetooth)
     for source in sources:
         for name, value in settings.values.items():
             source.on_setting(name, value)
         settings.subscribe(source.on_setting)
     server = TelemetryServer(config.server, state, settings, dispatcher, token)
-    mqtt = None
+    mqtt: MqttBridge | None = None
     if config.mqtt.enabled:
         from evscreen.mqtt import MqttBridge
 
@@ -117,22 +115,6 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
     if config.viss.enabled:
         runtime.viss = viss.install(runtime)  # VISS v2 at /viss on the same port
     return runtime
-
-
-async def _supervise(source: Source) -> None:
-    """Run a source; a source that crashes is logged, marked offline and restarted with backoff."""
-    delay = 1.0
-    while True:
-        try:
-            await source.run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("source %s failed; restarting in %.0f s", source.name, delay)
-            source.state.set_online(source.name, False, f"failed: {exc}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
 
 def banner(runtime: Runtime) -> list[str]:

@@ -242,7 +242,7 @@ def probe(
         "mqtt.broker": broker, "mqtt.port": broker_port,
         "can.interface": interface, "can.channel": channel, "can.bitrate": bitrate, "can.dbc": dbc,
     })
-    raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json))
+    raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json, debug=_debug))
 
 
 # --- can-dump ----------------------------------------------------------------------------------

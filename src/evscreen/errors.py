@@ -51,13 +51,15 @@ class LogFormatError(EvscreenError):
 class SourceUnavailable(EvscreenError):
     """A hardware source cannot run on this machine (missing library, device or bus).
 
-    ``cause``, when given, is a short key saying why (``"permission"``, ``"no_pin"``...) that
-    ``evscreen probe`` turns into advice.
+    ``cause`` is a short code a probe turns into advice (``not_installed``, ``permission``...).
+    ``retry=False`` says that waiting cannot help (a library that is not installed): the
+    supervisor stops retrying the source.
     """
 
-    def __init__(self, message: str, cause: str | None = None) -> None:
+    def __init__(self, message: str, *, cause: str | None = None, retry: bool = True) -> None:
         super().__init__(message)
         self.cause = cause
+        self.retry = retry
 
 
 class CommandFailed(EvscreenError):

@@ -70,6 +70,7 @@ class SourceStatus:
     online: bool = False
     last_update: float | None = None  # monotonic seconds
     detail: str = ""
+    stale: bool = False  # marked stale by the source, whatever the age, until its next values
 
     def describe(self, now: float) -> dict[str, Any]:
         age = None if self.last_update is None else max(0.0, now - self.last_update)
@@ -77,7 +78,7 @@ class SourceStatus:
             state = SourceState.OFFLINE if self.last_update is not None or self.detail else SourceState.STARTING
         elif age is None:
             state = SourceState.STARTING
-        elif age > self.stale_after:
+        elif self.stale or age > self.stale_after:
             state = SourceState.STALE
         else:
             state = SourceState.SIMULATED if self.simulated else SourceState.LIVE
@@ -107,6 +108,14 @@ class VehicleState:
         status.detail = detail
         self.version += 1
 
+    def mark_stale(self, name: str, detail: str = "") -> None:
+        """Report ``name``'s values as stale from now on, however recent they are, until it sends new
+        ones (a sensor that keeps failing its reads: its last value stays on screen, marked stale)."""
+        status = self._sources[name]
+        status.stale = True
+        status.detail = detail
+        self.version += 1
+
     def source_status(self, name: str) -> SourceStatus:
         return self._sources[name]
 
@@ -116,9 +125,20 @@ class VehicleState:
 
     # -- values ---------------------------------------------------------------------------------
 
-    def update(self, source: str, values: Mapping[str, Any] | Iterable[tuple[str, Any]],
-               now: float | None = None) -> None:
-        """Record fresh values from ``source``; paths must be in :data:`STATE_PATHS`."""
+    def update(
+        self,
+        source: str,
+        values: Mapping[str, Any] | Iterable[tuple[str, Any]],
+        now: float | None = None,
+        *,
+        refresh: bool = True,
+    ) -> None:
+        """Record fresh values from ``source``; paths must be in :data:`STATE_PATHS`.
+
+        ``refresh=False`` writes the values without making the source look alive: for what a source
+        concludes from *silence* (the CAN bus went quiet, the GPS receiver is gone), which must not
+        turn its stale values fresh again.
+        """
         items = values.items() if isinstance(values, Mapping) else values
         store = self._values
         for path, value in items:
@@ -128,8 +148,10 @@ class VehicleState:
                 value = None  # NaN/inf is not a measurement, and not valid JSON
             store[path] = value
         status = self._sources[source]
-        status.last_update = self._clock() if now is None else now
-        status.online = True
+        if refresh:
+            status.last_update = self._clock() if now is None else now
+            status.online = True
+            status.stale = False
         self.version += 1
 
     def touch(self, source: str, now: float | None = None) -> None:
@@ -137,6 +159,7 @@ class VehicleState:
         status = self._sources[source]
         status.last_update = self._clock() if now is None else now
         status.online = True
+        status.stale = False
 
     def get(self, path: str, default: Any = None) -> Any:
         return self._values.get(path, default)

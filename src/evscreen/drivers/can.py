@@ -7,8 +7,9 @@ previous hand-off has been taken — so a saturated bus costs the loop one small
 batch, never one call per frame.
 
 ``connectivity.can_bus`` is true only while frames arrive. When the interface fails (adapter
-unplugged, bus-off, socket gone) the source goes offline, keeps its values (marked stale), logs one
-line, and reopens the interface with backoff until it comes back. It never invents values.
+unplugged, bus-off, socket gone) ``read`` raises and the supervisor takes over: the source goes
+offline, keeps its values (marked stale), logs one line, and the interface is reopened with backoff
+until it comes back. It never invents values.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscreen.can.bus import check_interface, open_bus, parse_options
+from evscreen.can.bus import check_interface, open_bus_in_thread, parse_options, shutdown_bus
 from evscreen.can.dbc import PROJECT_DBC
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.drivers.base import Source
+from evscreen.errors import SourceUnavailable
 
 if TYPE_CHECKING:
     from evscreen.config import CanConfig, Config
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 
 BATCH_FRAMES = 2000  # frames decoded between two hand-offs at most
 RECV_TIMEOUT_S = 0.2  # how often the reader thread looks at the stop flag
-RETRY_MIN_S = 0.5
-RETRY_MAX_S = 30.0
 MAX_UNKNOWN_IDS = 4096  # distinct unknown IDs remembered (a noisy bus must not grow memory)
 BUSY_BATCH = 32  # a batch this large means a busy bus...
 BUSY_PAUSE_S = 0.001  # ...so pause this long before the next one (interfaces buffer far more)
@@ -64,8 +64,7 @@ class CanSource(Source):
 
     def __init__(self, config: Config, state: VehicleState, *, simulated: bool = False) -> None:
         cfg: CanConfig = config.can
-        self.stale_after = cfg.timeout  # per instance: the configured timeout
-        super().__init__(config, state, simulated=simulated)
+        super().__init__(config, state, simulated=simulated, stale_after=cfg.timeout)
         if not simulated:  # the simulated car's bus is python-can's own `virtual`: no need to import it now
             check_interface(cfg.interface)
         self.cfg = cfg
@@ -98,44 +97,30 @@ class CanSource(Source):
 
     # -- the event loop side -----------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def open(self) -> None:
+        try:
+            self.bus = await open_bus_in_thread(self.cfg.interface, self.cfg.channel, self.cfg.bitrate,
+                                                self.bus_options)
+        except Exception as exc:
+            raise SourceUnavailable(f"cannot open {self.where}: {_why(exc)}") from exc
+        self.availability.reached("can: listening on %s", self.where)
+        self.availability.up()
+
+    async def read(self) -> None:
+        """Run the reader thread until the interface fails (raises) or ``close`` stops it (returns)."""
         loop = asyncio.get_running_loop()
-        delay = RETRY_MIN_S
-        down = False  # an outage was logged and not yet recovered from
-        while True:
-            try:
-                self.bus = await self._open_in_thread()
-            except Exception as exc:
-                self._offline(f"cannot open {self.where}: {_why(exc)}", log_it=not down, delay=delay)
-                down = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            if down:
-                log.info("can: %s is back", self.where)
-            else:
-                log.info("can: listening on %s", self.where)
-            down = False
-            self.state.set_online(self.name, True)
-            done: asyncio.Future[BaseException | None] = loop.create_future()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._read, args=(self.bus, loop, done),
-                                            name="can-reader", daemon=True)
-            self._thread.start()
-            watchdog = asyncio.create_task(self._watch_quiet())
-            try:
-                error = await done
-            finally:
-                watchdog.cancel()
-            bus, self.bus = self.bus, None
-            await asyncio.to_thread(_shutdown, bus)
-            if error is None:
-                return  # stopped on purpose
-            self._offline(f"{self.where} failed: {_why(error)}", log_it=True, delay=RETRY_MIN_S)
-            down = True
-            delay = RETRY_MIN_S
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
+        done: asyncio.Future[BaseException | None] = loop.create_future()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._read, args=(self.bus, loop, done),
+                                        name="can-reader", daemon=True)
+        self._thread.start()
+        watchdog = asyncio.create_task(self._watch_quiet())
+        try:
+            error = await done
+        finally:
+            watchdog.cancel()
+        if error is not None:
+            raise SourceUnavailable(f"{self.where} failed: {_why(error)}") from error
 
     async def close(self) -> None:
         self._stop.set()
@@ -144,7 +129,11 @@ class CanSource(Source):
             await asyncio.to_thread(thread.join, 2.0)
         bus, self.bus = self.bus, None
         if bus is not None:
-            await asyncio.to_thread(_shutdown, bus)
+            await asyncio.to_thread(shutdown_bus, bus)
+
+    def on_failure(self, error: Exception) -> None:
+        self._set_can_bus_false()
+        self._last_frame = None
 
     def _flush(self) -> None:
         """Runs on the event loop: take the reader's latest values into the vehicle state."""
@@ -177,38 +166,10 @@ class CanSource(Source):
                     self._quiet_logged = True
 
     def _set_can_bus_false(self) -> None:
-        # Writing a value refreshes the source's timestamp; put it back, so that old values stay stale.
-        status = self.state.source_status(self.name)
-        last, online, detail = status.last_update, status.online, status.detail
-        self.state.update(self.name, {"connectivity.can_bus": False}, now=last if last is not None else 0.0)
-        status.last_update, status.online, status.detail = last, online, detail
-
-    def _offline(self, why: str, *, log_it: bool, delay: float) -> None:
-        self._set_can_bus_false()
-        self._last_frame = None
-        self.state.set_online(self.name, False, why)
-        if log_it:
-            log.warning("can: %s; values kept as stale, retrying (backoff from %.1f s)", why, delay)
-        else:
-            log.debug("can: still down: %s", why)
+        # Without refreshing the source: a silent bus must not make its old values look fresh.
+        self.state.update(self.name, {"connectivity.can_bus": False}, refresh=False)
 
     # -- the reader thread -------------------------------------------------------------------------
-
-    async def _open_in_thread(self) -> Any:
-        opening = asyncio.ensure_future(asyncio.to_thread(self._open_bus))
-        try:
-            return await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            # Stopped while the interface was opening: close it once it is open, or it leaks.
-            def close_when_open(f: asyncio.Future[Any]) -> None:
-                if not f.cancelled() and f.exception() is None:
-                    threading.Thread(target=_shutdown, args=(f.result(),), daemon=True).start()
-
-            opening.add_done_callback(close_when_open)
-            raise
-
-    def _open_bus(self) -> Any:
-        return open_bus(self.cfg.interface, self.cfg.channel, self.cfg.bitrate, self.bus_options)
 
     def _read(self, bus: Any, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any]) -> None:
         error: BaseException | None = None
@@ -318,23 +279,6 @@ def _apply(route: Any, data: Any, values: dict[str, Any]) -> None:
 def _resolve(future: asyncio.Future[Any], error: BaseException | None) -> None:
     if not future.done():
         future.set_result(error)
-
-
-def _shutdown(bus: Any) -> None:
-    if bus is None:
-        return
-    try:
-        bus.shutdown()
-    except Exception as exc:  # an unplugged adapter cannot be closed cleanly; that is fine
-        log.debug("can: shutting the bus down failed: %s", exc)
-        # slcan's shutdown stops at the failed "close channel" write and never closes its serial
-        # port; close it here, or every replug would leak a file descriptor.
-        port = getattr(bus, "serialPortOrig", None)
-        if port is not None:
-            try:
-                port.close()
-            except Exception:
-                pass
 
 
 def _why(exc: BaseException) -> str:

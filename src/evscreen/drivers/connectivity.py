@@ -81,7 +81,7 @@ class ConnectivitySource(Source):
     def describe(self) -> str:
         return f"{self.name}: wifi from {self.sys_net} (real)"
 
-    async def run(self) -> None:
+    async def read(self) -> None:
         last: bool | None | str = "unset"
         while True:
             wifi = await asyncio.to_thread(wifi_connected, self.sys_net, self.proc_wireless)

@@ -11,7 +11,9 @@ The sensor fails often by design ("Checksum did not validate", "A full buffer wa
 its cached values, so reads are at least :data:`MIN_SPACING_S` apart; a failed read is retried
 after that spacing, values outside the model's range are rejected, the published value is the
 median of the last good readings, and repeated failures mark the source stale (offline if it
-never read anything). ``close`` releases the pin (``exit()``).
+never read anything). ``close`` releases the pin (``exit()``). A library or pin that cannot be
+used is one line, ``dht11 offline: DHT11 unavailable: why``, and the supervisor tries again now and
+then: a missing library will not appear by itself, but a busy pin or a fixed group membership can.
 """
 
 from __future__ import annotations
@@ -42,8 +44,6 @@ log = logging.getLogger(__name__)
 #: The library re-measures only when more than 2 s passed since its last measurement (by its own
 #: monotonic clock); a read sooner returns the previous values, so we never ask sooner than this.
 MIN_SPACING_S = 2.1
-#: Retry an open that failed for a reason that may pass (pin busy, permission fixed) this often.
-REOPEN_MAX_S = 60.0
 
 #: Plausible (temperature °C, relative humidity %) per model: the datasheet ranges.
 RANGES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
@@ -184,7 +184,7 @@ def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
     """``cause`` says why the library cannot be used, for the probe's advice: not_installed,
     unsupported_board, import_failed, no_pin, permission, gpio_helper or pin_setup."""
     first = " ".join(why.strip().split())[:300] or "unknown error"
-    return SourceUnavailable(f"{model} unavailable: {first}", cause)
+    return SourceUnavailable(f"{model} unavailable: {first}", cause=cause)
 
 
 def open_sensor(model: str, pin: int) -> Any:
@@ -242,8 +242,8 @@ class Dht11Source(Source):
         self.interval = max(cfg.interval, MIN_SPACING_S)
         # Repeated failures mark the value stale explicitly; this age limit only catches a read
         # loop that stopped altogether.
-        self.stale_after = self.interval + MIN_SPACING_S * cfg.stale_after_failures + 1.0
-        super().__init__(config, state)
+        super().__init__(config, state,
+                         stale_after=self.interval + MIN_SPACING_S * cfg.stale_after_failures + 1.0)
         self.model = cfg.model
         self.pin = cfg.pin
         self.field = cfg.temperature_field
@@ -257,29 +257,19 @@ class Dht11Source(Source):
         return f"{self.name}: {self.model} on GPIO{self.pin} every {self.interval:g} s (real)"
 
     async def open(self) -> None:
-        """Import the library and claim the pin, or raise SourceUnavailable (and report it)."""
+        """Import the library and claim the pin, or raise SourceUnavailable saying why not.
+
+        Live once a read succeeds, not when the pin is claimed."""
         try:
             self._sensor = await self._worker.run(open_sensor, self.model, self.pin)
         except SourceUnavailable as exc:
-            if str(exc) != self.unavailable:
-                log.error("%s", exc)
             self.unavailable = str(exc)
             self.unavailable_cause = exc.cause or "pin_setup"
-            self.state.set_online(self.name, False, str(exc))
             raise
         self.unavailable = None
         self.unavailable_cause = None
 
-    async def run(self) -> None:
-        delay = MIN_SPACING_S
-        while self._sensor is None:
-            try:
-                await self.open()
-            except SourceUnavailable:
-                # A missing library will not appear by itself, but a busy pin or a fixed group
-                # membership can: try again now and then.
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REOPEN_MAX_S)
+    async def read(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
@@ -288,7 +278,6 @@ class Dht11Source(Source):
             await asyncio.sleep(max(0.0, started + wait - loop.time()))
 
     async def read_and_publish(self) -> None:
-        was_stale = self.sampler.stale
         try:
             temperature, humidity = await self._worker.run(read_once, self._sensor)
         except Exception as exc:  # RuntimeError by design; anything else is a failed read too
@@ -296,21 +285,14 @@ class Dht11Source(Source):
             reading = None
         else:
             reading = self.sampler.add(temperature, humidity)
-        status = self.state.source_status(self.name)
         if reading is not None:
             self.state.update(self.name, {self.field: reading.temperature, "humidity": reading.humidity})
-            if was_stale:
-                log.info("%s: reading again", self.model)
-                status.stale_after = self.stale_after
-                self.state.set_online(self.name, True, "")
+            self.availability.up()
         elif self.sampler.stale:
-            detail = f"{self.sampler.consecutive_failures} failed reads in a row (last: {self.sampler.last_error})"
-            if not was_stale:
-                log.warning("%s: %s", self.model, detail)
             # With a value already shown, it stays and is marked stale now (whatever its age);
             # with none ever read, the source is offline.
-            status.stale_after = 0.0
-            self.state.set_online(self.name, self.sampler.good > 0, detail)
+            detail = f"{self.sampler.consecutive_failures} failed reads in a row (last: {self.sampler.last_error})"
+            self.availability.down(detail, stale=self.sampler.good > 0)
 
     async def close(self) -> None:
         sensor, self._sensor = self._sensor, None

@@ -2,60 +2,41 @@
 
 ``[gps] source`` picks the feed: :class:`SerialNmeaFeed` here, or
 :class:`evscreen.drivers.gpsd.GpsdFeed`. Either one hands fixes to :class:`GpsSource`, which writes
-them into the vehicle state. When the receiver vanishes (USB unplugged, UART gone) the source
-goes offline with the position cleared — a screen in a moving car must not show where the car
-was a minute ago as where it is — and the feed reopens the device with backoff until it returns.
+them into the vehicle state. When the receiver vanishes (USB unplugged, UART gone) or goes silent
+the source goes offline with the position cleared — a screen in a moving car must not show where
+the car was a minute ago as where it is — and the supervisor reopens the device with backoff until
+it returns.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from evscreen.aio import WorkerThread
+from evscreen.drivers.backoff import Backoff
 from evscreen.drivers.base import Source
-from evscreen.errors import SourceUnavailable
-from evscreen.gps.nmea import UNKNOWN_TELEMETRY, Fix, NmeaReader
+from evscreen.drivers.gpsd import GpsdFeed
+from evscreen.gps.fix import SILENCE_S, UNKNOWN_TELEMETRY, Fix, FixSink, GpsUnavailable, Problem
+from evscreen.gps.nmea import NmeaReader
 
 if TYPE_CHECKING:
     from evscreen.config import Config
     from evscreen.state import VehicleState
 
-log = logging.getLogger(__name__)
-
 READ_TIMEOUT_S = 0.2  # one quiet read finishes the epoch in progress
-SILENCE_S = 5.0  # no valid sentence for this long: the receiver is offline
-BACKOFF_START_S = 0.5
-BACKOFF_MAX_S = 5.0  # a receiver plugged back in is picked up within this
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why the GPS is not delivering: ``cause`` is a short code the probe turns into advice."""
-
-    cause: str  # not_found, permission, busy, not_serial, open_failed, unplugged, silent, no_nmea, gpsd_*
-    message: str
-
-
-class PortError(SourceUnavailable):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
 
 
 def open_serial(path: str, baud: int) -> Any:
-    """Open the receiver's device with pyserial, or raise PortError saying why not."""
+    """Open the receiver's device with pyserial, or raise GpsUnavailable saying why not."""
     import serial
 
     try:
         return serial.Serial(path, baud, timeout=READ_TIMEOUT_S, exclusive=True)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise PortError(classify_open_error(path, exc)) from None
+        raise GpsUnavailable(classify_open_error(path, exc)) from None
 
 
 def classify_open_error(path: str, exc: BaseException) -> Problem:
@@ -82,11 +63,6 @@ def read_chunk(port: Any) -> bytes:
     return data
 
 
-class FixSink(Protocol):
-    def publish(self, fix: Fix) -> None: ...
-    def offline(self, problem: Problem) -> None: ...
-
-
 class SerialNmeaFeed:
     """Reads NMEA from a serial device in a worker thread, so the event loop never blocks."""
 
@@ -107,29 +83,18 @@ class SerialNmeaFeed:
     def counters(self) -> dict[str, Any]:
         return self.reader.counters.as_dict()
 
-    async def run(self, sink: FixSink) -> None:
+    async def open(self) -> None:
+        # Whatever was half-read belongs to a stream that no longer exists.
+        self.reader.reset()
+        self._port = await self._worker.run(open_serial, self.path, self.baud)
+
+    async def read(self, sink: FixSink) -> None:
         import serial
 
-        delay = BACKOFF_START_S
-        while True:
-            try:
-                self._port = await self._worker.run(open_serial, self.path, self.baud)
-            except PortError as exc:
-                sink.offline(exc.problem)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
-                continue
-            log.info("gps: opened %s at %d baud", self.path, self.baud)
-            delay = BACKOFF_START_S
-            try:
-                await self._read(sink)
-            except (serial.SerialException, OSError) as exc:
-                sink.offline(Problem("unplugged", f"{self.path}: device lost ({exc})"))
-            finally:
-                await self._close_port()
-            # Whatever was half-read belongs to a stream that no longer exists.
-            self.reader.reset()
-            await asyncio.sleep(delay)
+        try:
+            await self._read(sink)
+        except (serial.SerialException, OSError) as exc:
+            raise GpsUnavailable(Problem("unplugged", f"{self.path}: device lost ({exc})")) from None
 
     async def _read(self, sink: FixSink) -> None:
         opened = time.monotonic()
@@ -158,14 +123,6 @@ class SerialNmeaFeed:
                 else:
                     sink.offline(Problem("silent", f"{self.path}: no data from the receiver for {SILENCE_S:g} s"))
 
-    async def _close_port(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            try:
-                await self._worker.run(port.close)
-            except Exception:  # closing a vanished device can fail; it is gone either way
-                log.debug("gps: closing %s failed", self.path, exc_info=True)
-
     async def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
@@ -185,14 +142,15 @@ class GpsSource(Source):
     """``gps.*`` telemetry from a serial NMEA receiver or from gpsd (``[gps] source``)."""
 
     name = "gps"
+    #: A receiver plugged back in is picked up within 5 s.
+    backoff = Backoff(max_s=5.0)
 
     def __init__(self, config: Config, state: VehicleState) -> None:
         super().__init__(config, state)
         cfg = config.gps
+        self.feed: SerialNmeaFeed | GpsdFeed
         if cfg.source == "gpsd":
-            from evscreen.drivers.gpsd import GpsdFeed
-
-            self.feed: Any = GpsdFeed(cfg.gpsd_host, cfg.gpsd_port)
+            self.feed = GpsdFeed(cfg.gpsd_host, cfg.gpsd_port)
         else:
             self.feed = SerialNmeaFeed(cfg.port, cfg.baud)
         self.last_fix: Fix | None = None
@@ -202,27 +160,35 @@ class GpsSource(Source):
     def describe(self) -> str:
         return f"{self.name}: {self.feed.describe()} (real)"
 
-    async def run(self) -> None:
-        await self.feed.run(self)
+    async def open(self) -> None:
+        await self.feed.open()  # live once fixes come (publish), not when the port opens
+        self.availability.reached("gps: reading %s", self.feed.describe())
+
+    async def read(self) -> None:
+        await self.feed.read(self)
 
     async def close(self) -> None:
         await self.feed.close()
 
+    def on_failure(self, error: Exception) -> None:
+        self._forget(error.problem if isinstance(error, GpsUnavailable) else Problem("failed", f"failed: {error}"))
+
     # -- FixSink --------------------------------------------------------------------------------
 
     def publish(self, fix: Fix) -> None:
-        if self.problem is not None:
-            log.info("gps: receiving again (%s)", self.feed.describe())
-            self.problem = None
+        self.problem = None
         self.last_fix = fix
         self.state.update(self.name, fix.telemetry())
+        self.availability.up()
         for listener in self.listeners:
             listener(fix)
 
     def offline(self, problem: Problem) -> None:
-        if problem != self.problem:
-            log.warning("gps offline: %s", problem.message)
+        """A problem the feed noticed while it keeps reading (a silent receiver)."""
+        self._forget(problem)
+        self.availability.down(problem.message)
+
+    def _forget(self, problem: Problem) -> None:
         self.problem = problem
         self.last_fix = None
-        self.state.update(self.name, UNKNOWN_TELEMETRY)
-        self.state.set_online(self.name, False, problem.message)
+        self.state.update(self.name, UNKNOWN_TELEMETRY, refresh=False)

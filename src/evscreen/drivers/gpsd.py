@@ -1,17 +1,14 @@
-"""Fixes from a running gpsd over TCP (``[gps] source = "gpsd"``), reconnecting with backoff."""
+"""Fixes from a running gpsd over TCP (``[gps] source = "gpsd"``); the supervisor reconnects with backoff."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from evscreen.address import host_port
 from evscreen.aio import within
-from evscreen.drivers.gps import BACKOFF_MAX_S, BACKOFF_START_S, SILENCE_S, FixSink, Problem
+from evscreen.gps.fix import SILENCE_S, FixSink, GpsUnavailable, Problem
 from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
-
-log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -21,6 +18,7 @@ class GpsdFeed:
         self.host = host
         self.port = port
         self.stream = GpsdStream()
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     @property
@@ -33,30 +31,23 @@ class GpsdFeed:
     def counters(self) -> dict[str, Any]:
         return self.stream.counters.as_dict()
 
-    async def run(self, sink: FixSink) -> None:
-        delay = BACKOFF_START_S
-        while True:
-            try:
-                reader, self._writer = await within(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
-            except (OSError, asyncio.TimeoutError) as exc:
-                refused = isinstance(exc, ConnectionRefusedError)
-                reason = "connection refused (is gpsd running?)" if refused else (str(exc) or "timed out")
-                sink.offline(Problem("gpsd_unreachable", f"gpsd at {self.where}: {reason}"))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
-                continue
-            log.info("gps: connected to gpsd at %s", self.where)
-            delay = BACKOFF_START_S
-            try:
-                self._writer.write(WATCH_COMMAND)
-                await self._writer.drain()
-                await self._read(reader, sink)
-            except (OSError, ConnectionError) as exc:
-                sink.offline(Problem("gpsd_lost", f"gpsd at {self.where}: connection lost ({exc})"))
-            finally:
-                await self._close_writer()
-            self.stream = _keep_counts(self.stream)
-            await asyncio.sleep(delay)
+    async def open(self) -> None:
+        self.stream = _keep_counts(self.stream)  # no half-read line from an earlier connection
+        try:
+            self._reader, self._writer = await within(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            refused = isinstance(exc, ConnectionRefusedError)
+            reason = "connection refused (is gpsd running?)" if refused else (str(exc) or "timed out")
+            raise GpsUnavailable(Problem("gpsd_unreachable", f"gpsd at {self.where}: {reason}")) from None
+
+    async def read(self, sink: FixSink) -> None:
+        assert self._reader is not None and self._writer is not None, "read() before open()"
+        try:
+            self._writer.write(WATCH_COMMAND)
+            await self._writer.drain()
+            await self._read(self._reader, sink)
+        except (OSError, ConnectionError) as exc:
+            raise GpsUnavailable(Problem("gpsd_lost", f"gpsd at {self.where}: connection lost ({exc})")) from None
 
     async def _read(self, reader: asyncio.StreamReader, sink: FixSink) -> None:
         quiet_reported = False
@@ -81,17 +72,14 @@ class GpsdFeed:
             for fix in fixes:
                 sink.publish(fix)
 
-    async def _close_writer(self) -> None:
-        writer, self._writer = self._writer, None
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
             try:
                 await writer.wait_closed()
             except (OSError, ConnectionError):
                 pass
-
-    async def close(self) -> None:
-        await self._close_writer()
 
 
 def _keep_counts(old: GpsdStream) -> GpsdStream:

@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from evscreen.aio import within
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping
 from evscreen.drivers.base import BluetoothControl, MediaControl, Source
-from evscreen.drivers.bluetooth.dbus_system import within
 from evscreen.errors import CommandFailed
 from evscreen.protocol import ErrorCode
 from evscreen.sim.can_frames import CarBus
@@ -143,7 +143,8 @@ class SimulatedVehicle(Source):
         self.model = VehicleModel(sim.seed, charge_every=sim.charge_every, cabin_set_point=sim.cabin_set_point)
         self.player = MediaPlayerModel(track=sim.seed % len(PLAYLIST))
         self.media = SimulatedMedia(self.player, self.publish_phone)
-        self.bluetooth = SimulatedBluetooth(self.player, self.publish_phone, config.bluetooth.connect_timeout)
+        self.phone_link = SimulatedBluetooth(self.player, self.publish_phone, config.bluetooth.connect_timeout)
+        self.bluetooth = self.phone_link
         self.speed_factor = sim.speed
         # The car speaks evscreen's DBC with the default mapping, on the channel config.can names
         # (registry.simulated_bus_config gives the CAN source the same); the bus is always
@@ -154,6 +155,7 @@ class SimulatedVehicle(Source):
         self.car_bus = CarBus(decoder.spec, signal_map)
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
         self.frames_sent = 0
+        self.bus: Any = None
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
 
@@ -210,21 +212,20 @@ class SimulatedVehicle(Source):
     def wake_interval(self) -> float:
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
 
-    async def run(self) -> None:
-        from evscreen.can.bus import open_bus
+    async def open(self) -> None:
+        from evscreen.can.bus import open_bus_in_thread
 
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
-        # In a thread: importing python-can takes a while, and the server is already answering.
-        opening = asyncio.ensure_future(asyncio.to_thread(
-            open_bus, "virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True}))
-        try:
-            bus = await asyncio.shield(opening)
-        except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
-            opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
-            raise
-        try:
-            await self._drive(bus)
-        finally:
+        self.bus = await open_bus_in_thread("virtual", self.channel, self.config.can.bitrate,
+                                            {"preserve_timestamps": True})
+        self.availability.up()
+
+    async def read(self) -> None:
+        await self._drive(self.bus)
+
+    async def close(self) -> None:
+        bus, self.bus = self.bus, None
+        if bus is not None:
             bus.shutdown()
 
     async def _drive(self, bus: Any) -> None:
@@ -256,7 +257,7 @@ class SimulatedVehicle(Source):
                 out = self.model.outputs()
                 self.car_bus.update(out)
                 self.publish(out)
-                self.bluetooth.settle()  # after publish: a connect's answer follows the telemetry showing it
+                self.phone_link.settle()  # after publish: a connect's answer follows the telemetry showing it
             else:
                 self.state.touch(self.name)
             # Simulated time runs on between steps: frames keep their cycle times at any speed.

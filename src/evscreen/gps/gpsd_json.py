@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evscreen.gps.counters import StreamCounters, by_name
-from evscreen.gps.nmea import Fix
+from evscreen.gps.fix import Fix
 
 WATCH_COMMAND = b'?WATCH={"enable":true,"json":true}\n'
 MAX_LINE = 256 * 1024  # a SKY with every satellite of four constellations is a few kB

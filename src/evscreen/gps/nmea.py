@@ -29,6 +29,7 @@ from typing import Any
 import pynmea2
 
 from evscreen.gps.counters import StreamCounters, by_name
+from evscreen.gps.fix import Fix
 
 #: NMEA 0183 allows 82 characters; u-blox and SiRF exceed it with NMEA 4.10 and proprietary
 #: sentences, so anything up to this many bytes between ``$`` and the line end is accepted.
@@ -406,62 +407,6 @@ _DECODERS = {"GGA": _gga, "GNS": _gns, "RMC": _rmc, "GLL": _gll, "VTG": _vtg, "G
 
 
 # --- epochs and fixes --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fix:
-    """The receiver's answer for one epoch. Without a valid fix, position and speed are None."""
-
-    valid: bool
-    mode: int  # 1 no fix, 2 two-dimensional, 3 three-dimensional
-    time: dt.time | None = None
-    date: dt.date | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    altitude: float | None = None  # metres above mean sea level
-    satellites: int | None = 0  # in use; None only when the receiver never says
-    satellites_in_view: int | None = None
-    speed_kmh: float | None = None
-    heading: float | None = None
-    hdop: float | None = None
-
-    @property
-    def timestamp(self) -> dt.datetime | None:
-        if self.time is None or self.date is None:
-            return None
-        return dt.datetime.combine(self.date, self.time, tzinfo=dt.timezone.utc)
-
-    def telemetry(self) -> dict[str, Any]:
-        """The ``gps.*`` telemetry paths for this fix."""
-        return {
-            "gps.latitude": self.latitude,
-            "gps.longitude": self.longitude,
-            "gps.altitude": self.altitude,
-            "gps.satellites": self.satellites,
-            "gps.speed_gps": None if self.speed_kmh is None else round(self.speed_kmh, 3),
-            "gps.heading": self.heading,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        stamp = self.timestamp
-        if stamp is not None:
-            when: str | None = stamp.isoformat().replace("+00:00", "Z")
-        else:
-            when = self.time.isoformat() if self.time else None
-        return {
-            "valid": self.valid, "mode": self.mode, "time": when,
-            "latitude": self.latitude, "longitude": self.longitude, "altitude": self.altitude,
-            "satellites": self.satellites, "satellites_in_view": self.satellites_in_view,
-            "speed_kmh": None if self.speed_kmh is None else round(self.speed_kmh, 3),
-            "heading": self.heading, "hdop": self.hdop,
-        }
-
-
-#: Telemetry for "no receiver": nothing is known.
-UNKNOWN_TELEMETRY: dict[str, Any] = {
-    "gps.latitude": None, "gps.longitude": None, "gps.altitude": None, "gps.satellites": None,
-    "gps.speed_gps": None, "gps.heading": None,
-}
 
 
 class _Epoch:

@@ -29,11 +29,12 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from evscreen.aio import within
 from evscreen.config import MqttConfig, data_dir
 from evscreen.dispatch import Dispatcher
+from evscreen.drivers.backoff import Backoff
 from evscreen.mqtt.commands import answer_command
 from evscreen.mqtt.connection import MAX_INFLIGHT, ConnectFailed, Message, MqttConnection, NotConnected, Will
 from evscreen.mqtt.discovery import discovery_messages
@@ -52,8 +53,6 @@ OUTBOX_FILE = "mqtt-outbox.sqlite3"
 TELEMETRY_WINDOW = MAX_INFLIGHT // 2
 #: Seconds a clean stop waits for queued telemetry to be acknowledged (the rest stays on disk).
 FLUSH_TIMEOUT = 3.0
-#: A connection that ends sooner than this after it began counts as a failed attempt.
-FLAPPING_SECONDS = 30.0
 #: Commands waiting to be carried out; more than this are answered ``rate_limited``.
 COMMAND_QUEUE = 32
 #: Seconds after start that telemetry waits for the slowest source's first data (once another
@@ -64,11 +63,20 @@ SOURCES_POLL = 0.05
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
-def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Seconds to wait before reconnection attempt ``attempt`` (1, 2, ...): exponential, capped at
-    ``high``, with "equal jitter" (between half and all of it) so a fleet does not reconnect in step."""
-    cap = min(high, low * 2 ** min(attempt - 1, 32))
-    return cap / 2 + rng.random() * cap / 2
+class BridgeHealth(TypedDict):
+    """The bridge as ``/healthz`` shows it."""
+
+    state: str  # stopped, connecting, connected, disconnected (waiting to retry)
+    connected: bool
+    broker: str
+    last_error: str | None
+    outbox_size: int
+    outbox_dropped: int
+    outbox_durable: bool
+    outbox_written: int  # messages that had to be written to disk since start
+    last_seq: int
+    connects: int  # connections since start: reconnects are this minus one
+    commands_answered: int
 
 
 class MqttBridge:
@@ -111,6 +119,9 @@ class MqttBridge:
         self._waiters: dict[int, asyncio.Future[str | None]] = {}
         self._commands: asyncio.Queue[Message] = asyncio.Queue(COMMAND_QUEUE)
         self._rng = random.Random()
+        #: Reconnection waits; a connection that ends within ``stable_s`` of starting (another car
+        #: with our client id, a broker that drops us) counts as a failed attempt.
+        self._backoff = Backoff(config.reconnect_min_delay, config.reconnect_max_delay)
         self._max_inflight = MAX_INFLIGHT
         self._warned_retained = False
         settings.subscribe(lambda name, value: self._state_wake.set())
@@ -125,9 +136,10 @@ class MqttBridge:
     def outbox_size(self) -> int:
         return self.outbox.size
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> BridgeHealth:
         return {
             "state": self.connection_state,
+            "connected": self.connected,
             "broker": self.connection.describe(),
             "last_error": self.last_error,
             "outbox_size": self.outbox.size,
@@ -225,8 +237,7 @@ class MqttBridge:
                     logged = self.last_error
                 else:
                     log.debug("MQTT: still cannot connect: %s", self.last_error)
-                await asyncio.sleep(backoff_delay(failures, self.config.reconnect_min_delay,
-                                                  self.config.reconnect_max_delay, self._rng))
+                await asyncio.sleep(self._backoff.delay(failures, self._rng))
                 continue
             log.log(logging.DEBUG if flapping else logging.INFO, "MQTT: connected to %s as %s%s",
                     self.connection.describe(), self.options.client_id,
@@ -255,14 +266,13 @@ class MqttBridge:
             self.connection_state = "disconnected"
             # A connection that ends soon after it began (another client with our id, a broker
             # that drops us) is retried with growing delays and logged once, not every time.
-            short = loop.time() - connected_at < FLAPPING_SECONDS
+            short = loop.time() - connected_at < self._backoff.stable_s
             log.log(logging.DEBUG if short and flapping is not None else logging.WARNING,
                     "MQTT: connection to %s lost (%s); telemetry waits on disk until it is back",
                     self.connection.describe(), reason)
             flapping = reason if short else None
             failures = failures + 1 if short else 1
-            await asyncio.sleep(backoff_delay(failures, self.config.reconnect_min_delay,
-                                              self.config.reconnect_max_delay, self._rng))
+            await asyncio.sleep(self._backoff.delay(failures, self._rng))
 
     async def _serve(self, conn: MqttConnection) -> str:
         """Run one connection until it ends; returns why it ended."""

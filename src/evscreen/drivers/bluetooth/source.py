@@ -10,8 +10,8 @@ It also carries out the screen's commands: ``connect_bluetooth`` -> ``Device1.Co
 play/pause/next/previous -> ``MediaPlayer1``, ``set_volume`` -> ``MediaTransport1.Volume``.
 
 dbus-fast is imported only when the source runs: it exists only on Linux. Without it, without a
-system bus or without an adapter the source is offline (one log line, then retries with backoff
-where retrying can help) and media commands answer ``unavailable``.
+system bus or without an adapter the source is offline (one log line; the supervisor retries with
+backoff where retrying can help) and media commands answer ``unavailable``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from evscreen.drivers.bluetooth.objects import (
     clean_text,
     volume_to_bluez,
 )
-from evscreen.errors import CommandFailed
+from evscreen.errors import CommandFailed, SourceUnavailable
 from evscreen.protocol import ErrorCode
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ MATCH_RULES = (
 )
 
 TICK_S = 1.0  # re-publish (position extrapolation) and keep the source fresh
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 30.0
+ADVICE_DBUS = "is D-Bus running? `systemctl status dbus`"
 
 
 class BluetoothSource(Source):
@@ -90,8 +89,9 @@ class BluetoothSource(Source):
         self.view = BluetoothView(self.settings.adapter)
         self.malformed_signals = 0
         self.reconnects = 0  # attempts to reach the bus after the first
+        self._connects = 0
         self._load_error: tuple[str, list[str]] | None = None
-        self._reported: str | None = None
+        self._detail: str | None = None  # the detail last logged while online
         self._generation = 0
         #: bluetoothd's signals held while a GetManagedObjects reply is awaited (see _reload).
         self._held: list[Any] | None = None
@@ -102,40 +102,42 @@ class BluetoothSource(Source):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                bus = await connect_system_bus()
-            except DbusLibraryMissing as exc:
-                self.library_missing = True
-                self._offline(f"Bluetooth unavailable: {exc}", ["on Linux: `pip install dbus-fast`; elsewhere "
-                                                                 "use simulation.mode = on for simulated media"])
-                return
-            except BusUnavailable as exc:
-                self._offline(f"Bluetooth unavailable: {exc}", [
-                    "is D-Bus running? `systemctl status dbus`",
-                    "the system bus is /var/run/dbus/system_bus_socket unless DBUS_SYSTEM_BUS_ADDRESS names another; "
-                    "in a container, mount the host's /run/dbus",
-                ], retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
-                self.reconnects += 1
-                continue
-            started = time.monotonic()
-            await self._serve(bus)
-            if time.monotonic() - started > BACKOFF_MAX_S:
-                delay = BACKOFF_FIRST_S  # it worked for a while: this is a new failure, not the same one
-            self._offline("Bluetooth unavailable: lost the connection to the D-Bus system bus",
-                          ["is D-Bus running? `systemctl status dbus`"], retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+    async def open(self) -> None:
+        """Connect to the system bus; live once BlueZ's objects are read (``_publish``)."""
+        if self._connects:
             self.reconnects += 1
+        self._connects += 1
+        try:
+            self.bus = await connect_system_bus()
+        except DbusLibraryMissing as exc:
+            self.library_missing = True
+            raise self._unavailable(f"Bluetooth unavailable: {exc}", [
+                "on Linux: `pip install dbus-fast`; elsewhere use simulation.mode = on for simulated media",
+            ], retry=False) from None
+        except BusUnavailable as exc:
+            raise self._unavailable(f"Bluetooth unavailable: {exc}", [
+                ADVICE_DBUS,
+                "the system bus is /var/run/dbus/system_bus_socket unless DBUS_SYSTEM_BUS_ADDRESS names another; "
+                "in a container, mount the host's /run/dbus",
+            ]) from None
+
+    async def read(self) -> None:
+        await self._serve(self.bus)
+        raise self._unavailable("Bluetooth unavailable: lost the connection to the D-Bus system bus", [ADVICE_DBUS])
 
     async def close(self) -> None:
-        if self.bus is not None:
-            disconnect_quietly(self.bus)
-            self.bus = None
+        bus, self.bus = self.bus, None
+        if bus is not None:
+            disconnect_quietly(bus)
+
+    def on_failure(self, error: Exception) -> None:
+        if not isinstance(error, SourceUnavailable):  # a bug: commands must not use what it left behind
+            self.problem, self.advice = f"Bluetooth unavailable: failed: {error}", []
+
+    def _unavailable(self, problem: str, advice: list[str], *, retry: bool = True) -> SourceUnavailable:
+        self.problem = problem
+        self.advice = list(advice)
+        return SourceUnavailable(problem, retry=retry)
 
     async def _serve(self, bus: Any) -> None:
         """Mirror org.bluez over one bus connection until it drops."""
@@ -149,7 +151,7 @@ class BluetoothSource(Source):
             ticker = asyncio.create_task(self._tick())
             try:
                 await bus.wait_for_disconnect()
-            except Exception as exc:  # the daemon went away; run() reports it
+            except Exception as exc:  # the daemon went away; read() reports it
                 log.debug("D-Bus connection ended: %s", exc)
         except DbusCallError as exc:
             log.debug("D-Bus call failed while starting: %s", exc)
@@ -321,24 +323,20 @@ class BluetoothSource(Source):
             detail = "" if view.powered else f"adapter {adapter} is powered off"
             self._online(detail, [] if view.powered else _ADVICE_POWER)
 
-    def _offline(self, problem: str, advice: list[str], retry_in: float | None = None) -> None:
+    def _offline(self, problem: str, advice: list[str]) -> None:
+        """A problem seen over a live bus (bluetoothd gone, no adapter): signals will say when it ends."""
         self.problem = problem
         self.advice = list(advice)
-        self.state.set_online(self.name, False, problem)
-        if problem != self._reported:
-            self._reported = problem
-            later = "; retrying with backoff" if retry_in is not None else ""
-            log.warning("%s%s", problem, later)
+        self.availability.down(problem)
 
     def _online(self, detail: str, advice: list[str]) -> None:
-        recovered = self.problem is not None
         self.problem = None
         self.advice = list(advice)
-        self.state.set_online(self.name, True, detail)
-        if recovered or detail != self._reported:
-            if self._reported is not None or detail:
-                log.info("Bluetooth: adapter %s ready%s", self.settings.adapter, f" but {detail}" if detail else "")
-            self._reported = detail
+        if not self.availability.in_outage and detail != self._detail and (self._detail is not None or detail):
+            # A change while up (powered off or on); a recovery is told by its own line.
+            log.info("Bluetooth: adapter %s ready%s", self.settings.adapter, f" but {detail}" if detail else "")
+        self._detail = detail
+        self.availability.up(detail)
 
     # -- commands -------------------------------------------------------------------------------
 

@@ -8,28 +8,20 @@ still starting or has gone quiet (stale), or an MQTT broker out of reach (a tunn
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evscreen.state import SourceState
 
+if TYPE_CHECKING:
+    from evscreen.mqtt.bridge import MqttBridge
 
-def mqtt_health(runtime: Any) -> dict[str, Any]:
-    """The MQTT bridge's state, as /healthz shows it; the one place that reads the bridge.
 
-    The bridge is optional (``[mqtt] enabled``) and built by ``app.build_runtime``; without it the
-    report says so instead of failing.
-    """
-    bridge = getattr(runtime, "mqtt", None)
+def mqtt_health(bridge: MqttBridge | None) -> dict[str, Any]:
+    """The MQTT bridge's part of /healthz: its own :meth:`~evscreen.mqtt.bridge.MqttBridge.health`,
+    or ``disabled`` when there is none (``[mqtt] enabled = false``)."""
     if bridge is None:
         return {"enabled": False, "connected": False, "state": "disabled", "outbox_size": 0}
-    report: dict[str, Any] = {"enabled": True}
-    health = getattr(bridge, "health", None)
-    if callable(health):
-        report.update(health())
-    report.setdefault("state", getattr(bridge, "connection_state", "unknown"))
-    report["connected"] = bool(getattr(bridge, "connected", report["state"] == "connected"))
-    report.setdefault("outbox_size", getattr(bridge, "outbox_size", None))
-    return report
+    return {"enabled": True, **bridge.health()}
 
 
 def health_report(

@@ -87,7 +87,7 @@ class WebRoutes:
             uptime_s=time.monotonic() - self.started,
             clients=rt.server.connections,
             sources=rt.state.describe_sources(),
-            mqtt=mqtt_health(rt),
+            mqtt=mqtt_health(rt.mqtt),
             token_required=rt.server.token is not None,
             commands=rt.dispatcher.counts,
         )

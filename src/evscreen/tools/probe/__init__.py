@@ -22,6 +22,7 @@ from evscreen.importing import import_string
 
 if TYPE_CHECKING:
     from evscreen.config import Config
+    from evscreen.drivers.base import Source
 
 #: Probe name -> "module:function". ``all`` runs every one, in this order.
 PROBES: dict[str, str] = {
@@ -59,6 +60,7 @@ class ProbeContext:
     config: Config
     duration: float | None  # None: the probe's own default
     show: Callable[[Rows], None] = lambda rows: None  # the live view; a no-op with --json
+    debug: bool = False  # --debug: a probe that crashes raises, with its traceback
 
     def seconds(self, default: float) -> float:
         return default if self.duration is None else self.duration
@@ -71,10 +73,11 @@ ProbeFunction = Callable[[ProbeContext], ProbeResult]
 REFRESH_S = 0.25
 
 
-async def run_source(source: Any, duration: float, on_refresh: Callable[[float], bool | None]) -> float:
-    """Run a real source for ``duration`` seconds, as ``serve`` would, calling ``on_refresh(elapsed)``
-    every :data:`REFRESH_S` (it returns True to stop early: waiting longer cannot help). The source is
-    closed afterwards; a crash of its ``run()`` is raised. Returns the seconds it ran."""
+async def run_source(source: Source, duration: float, on_refresh: Callable[[float], bool | None]) -> float:
+    """Run a real source for ``duration`` seconds under its supervisor, as ``serve`` would, calling
+    ``on_refresh(elapsed)`` every :data:`REFRESH_S` (it returns True to stop early: waiting longer
+    cannot help). The source is closed afterwards (the supervisor's last step). Returns the seconds
+    it ran."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     task = asyncio.create_task(source.run())
@@ -85,12 +88,8 @@ async def run_source(source: Any, duration: float, on_refresh: Callable[[float],
                 break
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        await source.close()
-    failure = task.exception() if task.done() and not task.cancelled() else None
-    if failure is not None:
-        raise failure
     return loop.time() - started
 
 
@@ -111,17 +110,11 @@ def run_probe(name: str, ctx: ProbeContext) -> ProbeResult:
     except Exception as exc:  # a bug in a probe must still end in a verdict and an exit code
         result = ProbeResult(name, False, f"the probe failed: {type(exc).__name__}: {exc}",
                              cause=f"internal error: {exc}", advice=["run again with --debug and report the traceback"])
-        if _debug_wanted():
+        if ctx.debug:
             raise
     if not result.duration_s:
         result.duration_s = time.monotonic() - started
     return result
-
-
-def _debug_wanted() -> bool:
-    from evscreen import cli
-
-    return bool(getattr(cli, "_debug", False))
 
 
 def check_duration(duration: float | None) -> None:
@@ -129,14 +122,15 @@ def check_duration(duration: float | None) -> None:
         raise UsageError(f"--duration must be a number of seconds from 0 to 3600, got {duration}")
 
 
-def run_probe_command(target: str, config: Config, duration: float | None, as_json: bool) -> int:
+def run_probe_command(target: str, config: Config, duration: float | None, as_json: bool,
+                      debug: bool = False) -> int:
     """The ``evscreen probe`` command: 0 when every probe works, 1 otherwise."""
     names = probe_names(target)
     check_duration(duration)
     results = []
     if as_json:
         for name in names:
-            results.append(run_probe(name, ProbeContext(config, duration)))
+            results.append(run_probe(name, ProbeContext(config, duration, debug=debug)))
         doc = results[0].as_dict() if target != "all" else {
             "ok": all(r.ok for r in results), "working": sum(r.ok for r in results), "probed": len(results),
             "results": {r.probe: r.as_dict() for r in results}}
@@ -146,7 +140,7 @@ def run_probe_command(target: str, config: Config, duration: float | None, as_js
 
         for name in names:
             def run(show: Callable[[Rows], None], name: str = name) -> ProbeResult:
-                return run_probe(name, ProbeContext(config, duration, show))
+                return run_probe(name, ProbeContext(config, duration, show, debug))
 
             results.append(show_probe(name, run))
         if len(results) > 1:

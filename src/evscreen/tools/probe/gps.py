@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from evscreen.drivers.gps import GpsSource, Problem
-from evscreen.gps.nmea import Fix
+from evscreen.drivers.gps import GpsSource
+from evscreen.gps.fix import Fix, Problem
 from evscreen.state import VehicleState
 from evscreen.tools.probe import ProbeContext, ProbeResult, Rows, run_source
 
