@@ -86,7 +86,8 @@ def test_every_command_round_trip(live_server, message, value):
 def test_media_commands_change_the_simulated_player(live_server):
     server = live_server()
     with connect(server.url) as ws:
-        before = recv_json(ws)
+        # The first message may come before the simulated car's first step: wait for its player.
+        before = recv_until(ws, lambda m: m.get("type") == "telemetry" and m["media"]["is_playing"] is not None)
         assert before["media"]["is_playing"] is True
         ws.send('{"action": "pause_music"}')
         recv_until(ws, is_response)

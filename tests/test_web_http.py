@@ -256,8 +256,13 @@ def test_mqtt_health_reads_the_bridge_when_there_is_one(tmp_path: Path) -> None:
     }).config
     settings = SettingsStore(tmp_path / "settings.json")
 
+    # A source with something to say: the bridge queues telemetry only once one has delivered.
+    state = VehicleState()
+    state.register_source("can", simulated=False)
+    state.update("can", {"speed": 42.0})
+
     async def scenario() -> dict[str, Any]:
-        bridge = MqttBridge(config.mqtt, VehicleState(), settings, Dispatcher(settings),
+        bridge = MqttBridge(config.mqtt, state, settings, Dispatcher(settings),
                             outbox_path=tmp_path / "outbox.sqlite3")
         await bridge.start()
         try:
