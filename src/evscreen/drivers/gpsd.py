@@ -37,7 +37,7 @@ class GpsdFeed:
         delay = BACKOFF_START_S
         while True:
             try:
-                reader, self._writer = await within(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
+                reader, writer = await within(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
             except (OSError, asyncio.TimeoutError) as exc:
                 refused = isinstance(exc, ConnectionRefusedError)
                 reason = "connection refused (is gpsd running?)" if refused else (str(exc) or "timed out")
@@ -45,11 +45,12 @@ class GpsdFeed:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            self._writer = writer
             log.info("gps: connected to gpsd at %s", self.where)
             delay = BACKOFF_START_S
             try:
-                self._writer.write(WATCH_COMMAND)
-                await self._writer.drain()
+                writer.write(WATCH_COMMAND)
+                await writer.drain()
                 await self._read(reader, sink)
             except (OSError, ConnectionError) as exc:
                 sink.offline(Problem("gpsd_lost", f"gpsd at {self.where}: connection lost ({exc})"))
