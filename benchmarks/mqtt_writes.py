@@ -108,7 +108,8 @@ class TelemetryCounter:
     def wait_for(self, n: int, timeout: float) -> None:
         with self.changed:
             if not self.changed.wait_for(lambda: self.count >= n, timeout):
-                raise SystemExit(f"only {self.count} telemetry message(s) arrived within {timeout:g} s; is MQTT working?")
+                raise SystemExit(f"only {self.count} telemetry message(s) arrived within {timeout:g} s; "
+                                 "is MQTT working?")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -121,7 +122,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="MQTT publish_interval (default 1.0)")
     parser.add_argument("--outage", type=float, default=30.0,
                         help="then stop the broker and measure this many seconds of outage (default 30; 0: skip)")
-    parser.add_argument("--warmup", type=int, default=3, help="telemetry messages delivered before measuring (default 3)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="telemetry messages delivered before measuring (default 3)")
     parser.add_argument("--src", help="run the evscreen package found in this directory (PYTHONPATH) instead")
     parser.add_argument("--dir", help="where to make the data directories (default: the temporary directory)")
     args = parser.parse_args()
@@ -182,7 +184,8 @@ def main() -> None:
     mqtt_rate, floor = per_min[with_mqtt.pid], per_min[without.pid]
     print(f"{elapsed:.0f} s on {fs}, telemetry every {args.interval:g} s, {delivered} message(s) delivered "
           f"({delivered * 60.0 / elapsed:.1f}/min)" + (f", evscreen from {args.src}" if args.src else ""))
-    print(f"serve with MQTT:    {mqtt_rate:10.1f} KiB/min written ({(after[with_mqtt.pid] - before[with_mqtt.pid]):,} bytes)")
+    print(f"serve with MQTT:    {mqtt_rate:10.1f} KiB/min written "
+          f"({(after[with_mqtt.pid] - before[with_mqtt.pid]):,} bytes)")
     if written_before is not None and written_after is not None:
         print(f"  telemetry messages that went to disk (not acknowledged within seconds): "
               f"{written_after - written_before}")

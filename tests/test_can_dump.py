@@ -207,8 +207,9 @@ def test_through_the_typer_cli_too() -> None:
 
 
 def test_output_to_a_closed_pipe_is_quiet() -> None:
-    proc = subprocess.Popen(evscreen_cmd("can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        evscreen_cmd("can-dump", "--file", str(KONA_LOG), "--dbc", str(KONA_DBC), "--format", "line"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     proc.stdout.readline()
     proc.stdout.close()  # like `| head -1`
@@ -323,7 +324,8 @@ def test_narrow_table_rows_still_say_bus_count_and_rate() -> None:
         (("--bus", "7"), "no frame is on bus 7 (the log has 2 buses: 0, 1)"),
         (("--bus", "can1"), "no frame is on bus can1 (the log has 2 buses: 0, 1)"),
         (("--id", "0x7FF"), "no frame has an ID matching --id 0x7FF (the log has 66 IDs: 0x010, 0x07F,"),
-        (("--bus", "1", "--message", "CGW_450"), "each filter matches some frames, but no frame matches them all together"),
+        (("--bus", "1", "--message", "CGW_450"),
+         "each filter matches some frames, but no frame matches them all together"),
     ],
 )
 def test_a_filter_that_matches_nothing_says_what_the_log_has(args: tuple[str, ...], note: str) -> None:
@@ -361,7 +363,8 @@ def test_summary_counts_only_what_the_filters_show() -> None:
 def test_the_config_comes_from_evscreen_config_too(tmp_path: Path) -> None:
     config = tmp_path / "car.toml"
     config.write_text(f"[can]\ndbc = {json.dumps(str(KONA_DBC))}\n")
-    out = dump("--file", str(KONA_LOG), "--format", "jsonl", "-n", "1", env={**os.environ, "EVSCREEN_CONFIG": str(config)})
+    out = dump("--file", str(KONA_LOG), "--format", "jsonl", "-n", "1",
+               env={**os.environ, "EVSCREEN_CONFIG": str(config)})
     assert json.loads(out.stdout)["message"] == "CGW_450"
 
 

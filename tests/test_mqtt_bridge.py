@@ -208,7 +208,7 @@ def test_commands_are_answered_on_the_response_topic(broker: Mosquitto, subscrib
     answers = responses.wait_for(
         lambda m: len(r := [json.loads(p) for t, p in m if t == f"{PREFIX}/response"]) >= len(COMMANDS) and r)
     assert len(answers) == len(COMMANDS)
-    for (payload, expected), answer in zip(COMMANDS, answers):
+    for (payload, expected), answer in zip(COMMANDS, answers, strict=True):
         assert answer["type"] == "response"
         assert {k: answer.get(k) for k in expected} == expected, (payload[:60], answer)
         if answer["status"] == "error":

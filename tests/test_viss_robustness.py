@@ -18,7 +18,8 @@ from viss_client import VissClient, values_of
 VALID: list[dict[str, Any]] = [
     {"action": "get", "path": "Vehicle.Speed"},
     {"action": "get", "path": "Vehicle.Cabin.Infotainment.HMI"},
-    {"action": "get", "path": "Vehicle.Chassis.Axle", "filter": {"type": "paths", "parameter": "*.Wheel.*.Tire.Pressure"}},
+    {"action": "get", "path": "Vehicle.Chassis.Axle",
+     "filter": {"type": "paths", "parameter": "*.Wheel.*.Tire.Pressure"}},
     {"action": "get", "path": "Vehicle", "filter": {"type": "dynamic-metadata", "parameter": "server_capabilities"}},
     {"action": "get", "path": "Vehicle.Powertrain", "filter": {"type": "static-metadata", "parameter": ""}},
     {"action": "set", "path": "Vehicle.Powertrain.Transmission.PerformanceMode", "value": "ECONOMY"},

@@ -442,7 +442,8 @@ def test_viss_connections_count_towards_the_connection_limit(live_server):
 
 
 def test_wss_when_tls_is_configured(live_server, tls_files):  # noqa: F811 - the fixture imported above
-    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"), "server.tls_key": str(tls_files / "key.pem")})
+    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"),
+                            "server.tls_key": str(tls_files / "key.pem")})
     context = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
     url = server.url.replace("ws://", "wss://")
     with VissClient(url + "/viss", ssl=context) as client:
@@ -498,7 +499,8 @@ def test_the_specification_schemas_reject_wrong_messages():
         {**good, "data": {"path": "Vehicle.Speed", "dp": {"value": 5, "ts": "2026-01-01T00:00:00Z"}}},
         {**good, "data": {"path": "Vehicle.Speed", "dp": {"value": "5"}}},
         {**good, "data": {"path": "Vehicle.Speed", "dp": {"value": "5", "ts": "yesterday"}}},
-        {"action": "get", "requestId": "1", "error": {"number": "404", "reason": "x", "message": "y"}, "ts": "2026-01-01T00:00:00Z"},
+        {"action": "get", "requestId": "1", "error": {"number": "404", "reason": "x", "message": "y"},
+         "ts": "2026-01-01T00:00:00Z"},
         {"action": "subscribe", "requestId": "1", "ts": "2026-01-01T00:00:00Z"},  # no subscriptionId
         {"action": "subscription", "subscriptionId": "1", "data": good["data"]},  # no ts
         {"action": "sideways", "requestId": "1", "ts": "2026-01-01T00:00:00Z"},

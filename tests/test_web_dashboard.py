@@ -310,7 +310,8 @@ def test_the_page_shows_the_interval_the_server_sends_at(live_server, tab):
     page.evaluate("""() => {
         window.rates = [];
         const rate = document.getElementById("rate");
-        new MutationObserver(() => window.rates.push(rate.textContent)).observe(rate, {childList: true, characterData: true, subtree: true});
+        new MutationObserver(() => window.rates.push(rate.textContent))
+            .observe(rate, {childList: true, characterData: true, subtree: true});
     }""")
     wait_live(page)
     expect(page.locator("#rate")).to_have_text("—")  # nothing measured from the first message alone
@@ -339,9 +340,16 @@ MIN_TOUCH_PX = 44
 MIN_TEXT_PX = 12
 
 LAYOUT = """(selectors) => {
-    const box = (el) => { const r = el.getBoundingClientRect(); return {x: r.left, y: r.top, right: r.right, bottom: r.bottom, w: r.width, h: r.height}; };
-    const shown = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 && !el.closest("[hidden]") && getComputedStyle(el).visibility !== "hidden"; };
-    const name = (el) => el.getAttribute("aria-label") || el.id || el.textContent.trim().slice(0, 30) || el.outerHTML.slice(0, 60);
+    const box = (el) => {
+        const r = el.getBoundingClientRect();
+        return {x: r.left, y: r.top, right: r.right, bottom: r.bottom, w: r.width, h: r.height};
+    };
+    const shown = (el) => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && !el.closest("[hidden]") && getComputedStyle(el).visibility !== "hidden";
+    };
+    const name = (el) => el.getAttribute("aria-label") || el.id || el.textContent.trim().slice(0, 30)
+        || el.outerHTML.slice(0, 60);
     const root = document.documentElement;
     const controls = Array.from(document.querySelectorAll("button, input, select, textarea, [role=tab]")).filter(shown);
     const texts = [];
@@ -350,8 +358,8 @@ LAYOUT = """(selectors) => {
         const parent = walker.currentNode.parentElement;
         if (!walker.currentNode.textContent.trim() || parent.closest("svg") || !shown(parent)) continue;
         if (parent.closest(".toast, .banner")) continue;
-        texts.push({text: walker.currentNode.textContent.trim().slice(0, 30), px: parseFloat(getComputedStyle(parent).fontSize),
-                    field: parent.dataset.field || null});
+        texts.push({text: walker.currentNode.textContent.trim().slice(0, 30),
+                    px: parseFloat(getComputedStyle(parent).fontSize), field: parent.dataset.field || null});
     }
     const overflowing = (el) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
     return {
@@ -362,9 +370,12 @@ LAYOUT = """(selectors) => {
         })),
         controls: controls.map((el) => ({name: name(el), ...box(el)})),
         texts,
-        cut: Array.from(document.querySelectorAll(selectors.whole)).filter(shown).filter((el) => el.scrollWidth > el.clientWidth + 1).map(name),
-        spilling: Array.from(document.querySelectorAll(".card, .panel:not([hidden]), .sheet-grid")).filter(shown).filter(overflowing)
-            .map((el) => `${el.className} ${el.id}: ${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`),
+        cut: Array.from(document.querySelectorAll(selectors.whole)).filter(shown)
+            .filter((el) => el.scrollWidth > el.clientWidth + 1).map(name),
+        spilling: Array.from(document.querySelectorAll(".card, .panel:not([hidden]), .sheet-grid"))
+            .filter(shown).filter(overflowing)
+            .map((el) => `${el.className} ${el.id}: `
+                         + `${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`),
     };
 }"""
 

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -199,7 +199,8 @@ def watch(
 def probe(
     target: str = typer.Argument(..., help="What to probe: can, gps, dht11, bluetooth, mqtt, or all."),
     config_file: Path | None = ConfigOption,
-    device: str | None = typer.Option(None, "--device", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
+    device: str | None = typer.Option(None, "--device",
+                                      help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
     old_port: str | None = typer.Option(None, "--port", hidden=True),
     baud: int | None = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
     gps_source: str | None = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
@@ -276,7 +277,9 @@ def _with_can_dump_options(function: Any) -> Any:
         if opt.metavar is None:
             annotation, default = bool, typer.Option(False, *names, help=opt.help)
         else:
-            annotation = Optional[list[str]] if opt.repeatable else Optional[int] if opt.integer else Optional[str]
+            # Real union objects (types.UnionType), evaluated now: typer reads them from the signature,
+            # as it reads the `str | None` annotations of the other commands.
+            annotation = list[str] | None if opt.repeatable else int | None if opt.integer else str | None
             default = typer.Option(None, *names, help=opt.help, metavar=metavar, show_default=False,
                                    envvar=opt.envvar)
         params.append(inspect.Parameter(opt.dest, inspect.Parameter.KEYWORD_ONLY, default=default,

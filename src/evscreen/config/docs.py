@@ -23,8 +23,8 @@ Every value comes from, in increasing precedence: the defaults below, the TOML f
 variables, command-line flags. The file is `config.toml` in the user config directory (Linux:
 `~/.config/evscreen/config.toml`; `evscreen config path` prints the one in use), or the file named
 by `--config` / `EVSCREEN_CONFIG`. `evscreen config init` writes a commented file with every key
-at its default (where `--path` or `EVSCREEN_CONFIG` says, else the default location); `evscreen config show` prints the effective values and where each came from
-(secrets masked).
+at its default (where `--path` or `EVSCREEN_CONFIG` says, else the default location);
+`evscreen config show` prints the effective values and where each came from (secrets masked).
 
 Each key can be set from the environment as `EVSCREEN_<SECTION>__<KEY>` (two underscores), e.g.
 `EVSCREEN_SERVER__PORT=9000`. Booleans accept `true/false`, `1/0`, `yes/no`, `on/off`; lists

@@ -152,5 +152,6 @@ class StateTracker:
     def _moved(self, path: str, old: Any, new: Any) -> bool:
         if _is_number(old) and _is_number(new):
             band = self.deadband(path)
-            return abs(new - old) > band * (1 + _ROUNDING) if band > 0 else new != old
+            moved: bool = abs(new - old) > band * (1 + _ROUNDING) if band > 0 else new != old  # numbers: typed Any
+            return moved
         return type(old) is not type(new) or old != new

@@ -272,7 +272,7 @@ class TelemetryServer:
 
     def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
         origin = request.headers.get("Origin")
-        if origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
+        if origin is None or origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
             return None
         self.refused["origin"] += 1
         self._refusal_log.warning("origin", "refused %s: origin %r is not in server.allowed_origins",
@@ -327,6 +327,7 @@ class TelemetryServer:
 
 def _rate_limited(message: str | bytes, rate: float) -> dict[str, Any]:
     """The rate_limited response, naming the action and echoing request_id when they can be read."""
+    action: str | None
     try:
         command = parse_command(message)
         action, request_id = command.action, command.request_id

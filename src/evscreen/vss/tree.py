@@ -47,7 +47,7 @@ class SignalTree:
             if not node.startswith(base + "."):
                 continue
             names = node[len(base) + 1:].split(".")
-            if len(names) == len(pattern) and all(p in ("*", n) for p, n in zip(pattern, names)):
+            if len(names) == len(pattern) and all(p in ("*", n) for p, n in zip(pattern, names, strict=True)):
                 for signal in self.resolve(node) or ():
                     if signal.path not in seen:
                         seen.add(signal.path)

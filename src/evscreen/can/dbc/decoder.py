@@ -16,12 +16,15 @@ Unknown IDs are not errors either: :meth:`DbcDecoder.find` returns ``None`` and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from evscreen.can.dbc import codegen
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.spec import DbcSpec, MessageSpec, bytes_needed
+
+#: A generated decode function: payload in, signal values out (raises UnknownMux).
+DecodeFn = Callable[[bytes], dict[str, Any]]
 
 
 class Decoded(NamedTuple):
@@ -50,8 +53,8 @@ class CompiledMessage:
         self.signals: dict[str, dict[str, Any]] = spec["signals"]
         self.has_choices = any(s["choices"] for s in self.signals.values())
         self._namespace = namespace
-        self._decode = namespace[codegen.function_name(index)]
-        self._variants: dict[tuple[int, bool], Any] = {}
+        self._decode: DecodeFn = namespace[codegen.function_name(index)]
+        self._variants: dict[tuple[int, bool], DecodeFn] = {}
         self._missing: dict[int, tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
@@ -101,9 +104,10 @@ class CompiledMessage:
         return found
 
     def unit(self, signal: str) -> str:
-        return self.signals[signal]["unit"]
+        unit: str = self.signals[signal]["unit"]
+        return unit
 
-    def function(self, nbytes: int | None = None, choices: bool = False) -> Any:
+    def function(self, nbytes: int | None = None, choices: bool = False) -> DecodeFn:
         """The generated function for payloads of exactly ``nbytes`` (default: the DBC length).
 
         It raises :class:`~evscreen.can.dbc.codegen.UnknownMux` for an undefined multiplexer value;
@@ -111,7 +115,7 @@ class CompiledMessage:
         """
         return self._variant(self.length if nbytes is None else min(nbytes, self.length), choices)
 
-    def _variant(self, nbytes: int, choices: bool) -> Any:
+    def _variant(self, nbytes: int, choices: bool) -> DecodeFn:
         choices = choices and self.has_choices
         key = (nbytes, choices)
         fn = self._variants.get(key)
@@ -169,7 +173,7 @@ class DbcDecoder:
     def has_message(self, name: str) -> bool:
         return name in self._by_name
 
-    def functions(self, is_extended: bool = False) -> dict[int, Any]:
+    def functions(self, is_extended: bool = False) -> dict[int, DecodeFn]:
         """Frame ID -> generated decode function, for loops that cannot afford a method call per frame.
 
         Each function takes a payload of any length and returns the numeric signal values; it raises

@@ -35,14 +35,15 @@ def first_bit(signal: SignalSpec) -> int:
     A payload of ``n`` bytes holds the signal when ``first_bit + length <= 8 * n`` — the rule
     cantools applies to truncated payloads.
     """
-    start = signal["start"]
+    start: int = signal["start"]
     if signal["big_endian"]:
         return 8 * (start // 8) + (7 - start % 8)
     return start
 
 
 def bytes_needed(signal: SignalSpec) -> int:
-    return (first_bit(signal) + signal["length"] + 7) // 8
+    length: int = signal["length"]
+    return (first_bit(signal) + length + 7) // 8
 
 
 def decimals(resolution: float) -> int:
@@ -110,7 +111,7 @@ def _signal_spec(signal: Any) -> SignalSpec:
 
 def _conversion(signal: Any) -> tuple[str, Any, Any]:
     """(kind, scale, offset) exactly as cantools' conversion object will apply them."""
-    conversion = getattr(signal, "conversion", None)
+    conversion: Any = getattr(signal, "conversion", None)
     # NamedSignalConversion wraps another in a private attribute (hence pyproject's bound on cantools).
     inner = getattr(conversion, "_conversion", conversion)
     name = type(inner).__name__

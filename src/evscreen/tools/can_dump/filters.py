@@ -52,7 +52,8 @@ def match_messages(decoder: DbcDecoder, patterns: Iterable[str]) -> set[str]:
         try:
             regex = re.compile(pattern)
         except re.error as exc:
-            raise UsageError(f"--message: {pattern!r} is neither a message of {decoder.name} nor a regex ({exc})") from None
+            raise UsageError(f"--message: {pattern!r} is neither a message of {decoder.name} "
+                             f"nor a regex ({exc})") from None
         found = {m.name for m in decoder.messages if regex.search(m.name)}
         if not found:
             raise UsageError(f"--message: nothing in {decoder.name} matches {pattern!r}")

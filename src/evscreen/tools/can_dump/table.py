@@ -108,8 +108,8 @@ class SnifferTable:
         data_w = max([4, *(min(23, 3 * len(r.data) - 1) for r in rows)])
         fixed = bus_w + id_w + name_w + count_w + rate_w + 3 + data_w + 7 * GAP
         # File names and channels are shown as written ("/tmp/[x]/drive.log"), never read as markup.
-        table = Table(title=literal(title, "table.title"), title_justify="left", box=None, padding=(0, GAP // 2), pad_edge=False,
-                      header_style="bold", collapse_padding=False)
+        table = Table(title=literal(title, "table.title"), title_justify="left", box=None, padding=(0, GAP // 2),
+                      pad_edge=False, header_style="bold", collapse_padding=False)
         if width - fixed >= MIN_SIGNALS_WIDTH:
             signals_w = width - fixed
             for name, w, justify in (("bus", bus_w, "left"), ("ID", id_w, "right"), ("message", name_w, "left"),
