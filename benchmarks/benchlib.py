@@ -9,6 +9,9 @@ import socket
 import time
 from pathlib import Path
 
+# The real recordings vendored with the tests (see tests/data/realdata/README.md).
+REALDATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "realdata"
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

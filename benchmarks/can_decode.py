@@ -20,9 +20,9 @@ from cantools.database.errors import DecodeError
 from evscreen.can.dbc.codegen import UnknownMux
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import REALDATA, figure  # noqa: E402
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
+REAL = REALDATA / "can" / "kona-ev"
 
 
 def project_traffic(seconds: int) -> list[tuple[int, bool, bytes]]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_tool
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
@@ -64,7 +65,7 @@ class PrivateBus:
 
     def start(self) -> PrivateBus:
         self.proc = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={self.config}", "--nofork", "--print-address"],
+            [require_tool("dbus-daemon", apt="dbus"), f"--config-file={self.config}", "--nofork", "--print-address"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REALDATA, free_port, wait_for_port
+from conftest import REALDATA, free_port, require_tool, wait_for_port
 from gpsd_check import expected_epochs, log_lines, time_key
 from ptys import PtyReceiver
 from test_gps_serial import running, until
@@ -27,7 +26,6 @@ from evscreen.gps.nmea import Fix
 from evscreen.state import VehicleState
 
 NMEA = REALDATA / "nmea"
-GPSD = shutil.which("gpsd") or "/usr/sbin/gpsd"
 
 
 class Gpsd:
@@ -42,7 +40,8 @@ class Gpsd:
     def start(self) -> Gpsd:
         # -N foreground, -n poll the device without clients, -b never write to it, -S port,
         # -F its control socket (without one, gpsd refuses to start with no device).
-        args = [GPSD, "-N", "-n", "-b", "-S", str(self.port), "-F", str(self.control)]
+        self.executable = require_tool("gpsd", apt="gpsd")
+        args = [self.executable, "-N", "-n", "-b", "-S", str(self.port), "-F", str(self.control)]
         args += [self.device] if self.device else []
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, proc=self.proc)
@@ -119,7 +118,7 @@ def test_fixes_from_a_real_gpsd_match_its_regression_output(gpsd_factory: Any) -
         await until(lambda: any(f.valid and abs(f.latitude - final["lat"]) < 1e-9 for f in fixes))
 
     asyncio.run(running(source, body))
-    assert source.feed.stream.version == subprocess.run([GPSD, "-V"], capture_output=True, text=True).stdout.split()[1]
+    assert source.feed.stream.version == subprocess.run([daemon.executable, "-V"], capture_output=True, text=True).stdout.split()[1]
     valid = [f for f in fixes if f.valid]
     timed = [f for f in valid if f.time is not None]  # gpsd's first (GLL-only) report has no time
     assert len(timed) >= 20

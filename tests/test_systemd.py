@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +11,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from conftest import ServeProcess, evscreen_cmd, recv_json
+from conftest import ServeProcess, evscreen_cmd, recv_json, require_tool
 
 
 @pytest.fixture
@@ -97,9 +96,9 @@ def run(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze (Debian: systemd)")
 @pytest.mark.parametrize("user_mode", [False, True])
 def test_unit_passes_systemd_analyze_verify(tmp_path, user_mode):
+    systemd_analyze = require_tool("systemd-analyze", apt="systemd")
     args = ("service", "install", "--print") + (("--user",) if user_mode else ())
     result = run(*args)
     assert result.returncode == 0
@@ -113,7 +112,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path, user_mode):
     path.write_text(unit)
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
-    verify = subprocess.run(["systemd-analyze"] + (["--user"] if user_mode else []) + ["verify", str(path)],
+    verify = subprocess.run([systemd_analyze] + (["--user"] if user_mode else []) + ["verify", str(path)],
                             capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
     assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stdout + verify.stderr
     # ExecStart names an executable that runs this installation.

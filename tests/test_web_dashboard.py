@@ -18,10 +18,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from websockets.sync.client import connect
 
-from conftest import REPO, recv_until
+from conftest import REPO, recv_until, require_tool
 from evscreen.state import STATE_PATHS, telemetry_paths
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,9 +32,10 @@ TOKEN = "tok-7Hq2-dashboard"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "Chromium is missing: `apt-get install chromium` (.ci/run installs it)"
+    # Debian's chromium, never a browser downloaded by `playwright install`.
+    chromium = require_tool("chromium", apt="chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
