@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from evscreen.drivers.gps import BACKOFF_MAX_S, BACKOFF_START_S, SILENCE_S, FixSink, Problem
 from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
@@ -12,6 +13,8 @@ from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
 
 
 class GpsdFeed:
@@ -36,7 +39,7 @@ class GpsdFeed:
         delay = BACKOFF_START_S
         while True:
             try:
-                reader, self._writer = await asyncio.wait_for(
+                reader, self._writer = await wait_within(
                     asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S
                 )
             except (OSError, asyncio.TimeoutError) as exc:
@@ -63,7 +66,7 @@ class GpsdFeed:
         quiet_reported = False
         while True:
             try:
-                data = await asyncio.wait_for(reader.read(65536), SILENCE_S)
+                data = await wait_within(reader.read(65536), SILENCE_S)
             except asyncio.TimeoutError:
                 if not quiet_reported:
                     quiet_reported = True
@@ -93,6 +96,28 @@ class GpsdFeed:
 
     async def close(self) -> None:
         await self._close_writer()
+
+
+async def wait_within(awaitable: Awaitable[T], timeout: float) -> T:
+    """``await asyncio.wait_for(awaitable, timeout)``, except that a cancellation is never lost.
+
+    Before Python 3.12, ``wait_for`` returns the result instead of raising ``CancelledError`` when
+    the awaited read completes in the same instant as the task is cancelled (CPython gh-86296). With
+    a receiver that talks all the time that instant comes often, and a feed that lost its
+    cancellation runs on forever: ``evscreen probe gps`` hung and ``serve`` could not stop.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait((task,))  # a StreamReader allows one read at a time: let this one end
+        if task.cancelled():
+            raise asyncio.TimeoutError
+    return task.result()
 
 
 def _keep_counts(old: GpsdStream) -> GpsdStream:
