@@ -150,6 +150,15 @@ class RuntimeThread:
     def call(self, coro: Any, timeout: float = 10.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def on_loop(self, fn: Any) -> Any:
+        """Run ``fn()`` on the server's loop and return its result: the server's state belongs to
+        that loop, and read from there it is consistent (no tick half done)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return self.call(run())
+
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.runtime.server.port}"
