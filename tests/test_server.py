@@ -294,6 +294,63 @@ def test_sigterm_closes_clients_with_1001_and_exits_0(serve_process):
     assert "shutting down" in err and "Traceback" not in err
 
 
+# `evscreen serve` with a SIGTERM that arrives while it is starting (as systemd sends when a
+# service is stopped during its start): sent from inside, at a known point, so it cannot miss.
+EARLY_SIGTERM = """
+import asyncio, os, signal, sys
+from evscreen import app
+from evscreen.config import load_config
+from evscreen.host.logging_setup import configure_logging
+
+where = sys.argv[2]
+if where == "build":
+    real_build = app.build_runtime
+
+    def build_runtime(loaded):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_build(loaded)
+
+    app.build_runtime = build_runtime
+else:
+    real_start = app.Runtime.start
+
+    async def start(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        await real_start(self)
+
+    app.Runtime.start = start
+configure_logging("info")
+asyncio.run(app.serve_forever(load_config(env={}, flags={"server.port": int(sys.argv[1]), "simulation.mode": "on"})))
+"""
+
+
+@pytest.mark.parametrize("where", ["build", "start"])
+def test_sigterm_during_start_up_is_a_clean_stop(port, where):
+    result = subprocess.run([sys.executable, "-c", EARLY_SIGTERM, str(port), where], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "shutting down" in result.stderr and "stopped" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_connections_that_end_mid_handshake_are_closed_quietly(port, caplog):
+    from evscreen.app import build_runtime
+    from evscreen.config import load_config
+
+    runtime = build_runtime(load_config(env={}, flags={"server.port": port, "simulation.mode": "on"}))
+    with caplog.at_level(logging.INFO):
+        with RuntimeThread(runtime) as server:
+            socket.create_connection(("127.0.0.1", port)).close()  # a port probe (as wait_for_port does)
+            with socket.create_connection(("127.0.0.1", port)) as gave_up:
+                gave_up.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: webs")  # half a request
+            caught = socket.create_connection(("127.0.0.1", port))
+            caught.sendall(b"GET / HTTP/1.1\r\n")  # still mid-handshake when the server stops
+            with connect(server.url) as ws:  # meanwhile a screen is served as usual
+                assert recv_json(ws)["type"] == "telemetry"
+        caught.close()
+    complaints = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert complaints == []
+
+
 def test_banner_says_what_runs(serve_process):
     server = serve_process("--simulation", "on")
     code, err = server.stop(signal.SIGINT)
