@@ -159,6 +159,11 @@ class RuntimeThread:
 
         return self.call(run())
 
+    def client_of(self, ws: Any) -> Any:
+        """The server's Client for the connection ``ws`` (a sync client), once it is registered."""
+        peer = "%s:%d" % ws.local_address[:2]
+        return self.on_loop(lambda: next((c for c in self.runtime.server.clients if c.peer == peer), None))
+
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.runtime.server.port}"

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from conftest import ServeProcess, free_port, recv_json, wait_for
 from test_protocol import INVALID_VALUES, VALID
-from test_server import BAD_INPUTS, server_client
+from test_server import BAD_INPUTS
 
 
 def mutate(rng: random.Random, text: str) -> str | bytes:
@@ -88,7 +88,7 @@ def test_fuzzing_clients_while_a_screen_keeps_receiving(live_server):
     fuzzed_long_enough = threading.Event()
     with connect(server.url) as ws:
         recv_json(ws)
-        screen_client = wait_for(lambda: server_client(server, ws), what="the screen registered")
+        screen_client = wait_for(lambda: server.client_of(ws), what="the screen registered")
         watcher = threading.Thread(target=screen, args=(ws,))
         watcher.start()
         try:

@@ -50,12 +50,6 @@ def test_telemetry_on_connect_and_on_schedule(live_server):
     assert first["speed"] is not None and first["battery_soc"] is not None
 
 
-def server_client(server, ws):
-    """The server's Client for the connection ``ws`` (a sync client), read on the server's loop."""
-    peer = "%s:%d" % ws.local_address[:2]
-    return server.on_loop(lambda: next((c for c in server.runtime.server.clients if c.peer == peer), None))
-
-
 def test_snapshot_serialized_once_per_tick_for_all_clients(live_server, monkeypatch):
     from evscreen.server import websocket
 
@@ -70,7 +64,7 @@ def test_snapshot_serialized_once_per_tick_for_all_clients(live_server, monkeypa
     monkeypatch.setattr(websocket, "dumps", counting_dumps)
     with connect(server.url) as a, connect(server.url) as b:
         recv_json(a), recv_json(b)
-        clients = [wait_for(lambda ws=ws: server_client(server, ws), what="the client registered") for ws in (a, b)]
+        clients = [wait_for(lambda ws=ws: server.client_of(ws), what="the client registered") for ws in (a, b)]
         # From here no command and no connection: every serialization is a tick's.
         ticks0, serialized0 = server.on_loop(lambda: (server.runtime.server.ticks, serialized[0]))
         compared = 0
@@ -168,7 +162,7 @@ def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
             ws.send(b"\x00\x01binary")
             response = recv_until(ws, is_response)
             assert response["code"] == "invalid_message"
-            other_client = wait_for(lambda: server_client(server, other), what="the other screen registered")
+            other_client = wait_for(lambda: server.client_of(other), what="the other screen registered")
 
             def ticks_and_other():
                 return server.runtime.server.ticks, other_client.sent, other_client.dropped
@@ -252,7 +246,7 @@ def test_client_that_stops_reading_only_loses_its_own_snapshots(live_server):
     assert sleeper.recv(12) == b"HTTP/1.1 101"
     with sleeper, connect(server.url) as reader:
         recv_json(reader)
-        reader_client = wait_for(lambda: server_client(server, reader), what="the reader registered")
+        reader_client = wait_for(lambda: server.client_of(reader), what="the reader registered")
 
         def stuck_clients():
             return [c for c in server.runtime.server.clients if c.dropped > 0]
