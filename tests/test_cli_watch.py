@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 
@@ -28,22 +29,30 @@ def read_pty(fd: int, seconds: float, until: tuple[bytes, ...] = ()) -> bytes:
 
 def watch(url: str) -> tuple[subprocess.Popen, int]:
     master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color"}
+    # PYTHONFAULTHANDLER: a program that will not end shows where it is stuck (see stop()).
+    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(evscreen_cmd("watch", "--url", url), stdout=slave, stderr=slave, stdin=slave, env=env)
     os.close(slave)
     return proc, master
 
 
-def stop(proc: subprocess.Popen, master: int) -> None:
+def stop(proc: subprocess.Popen, master: int, timeout: float = 60) -> bytes:
     """Wait for the process to end, reading its terminal meanwhile (as a terminal would: a full pty
-    blocks the program's last writes), and kill it if it does not end."""
-    deadline = time.monotonic() + 10
+    blocks the program's last writes); return what it wrote. One that does not end within
+    ``timeout`` (generous: a loaded machine is slow, not wrong) is made to dump its threads'
+    stacks into the output (SIGABRT under PYTHONFAULTHANDLER), then killed."""
+    out = b""
+    deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        read_pty(master, 0.2)
+        out += read_pty(master, 0.2)
     if proc.poll() is None:
+        proc.send_signal(signal.SIGABRT)
+        out += read_pty(master, 2)
         proc.kill()
         proc.wait(5)
+    out += read_pty(master, 0.2)
     os.close(master)
+    return out
 
 
 def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
@@ -54,9 +63,9 @@ def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
         screen = read_pty(master, 20, until=needles)
         assert all(needle in screen for needle in needles), screen
     finally:
-        proc.send_signal(2)
-        stop(proc, master)
-    assert proc.returncode in (0, 130)
+        proc.send_signal(signal.SIGINT)
+        rest = stop(proc, master)
+    assert proc.returncode in (0, 130), rest.decode(errors="replace")[-3000:]
 
 
 def test_watch_waits_for_a_server_that_is_not_there():

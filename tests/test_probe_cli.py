@@ -63,7 +63,10 @@ def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
     assert readings["valid"] is True and readings["mode"] == 3
     assert abs(readings["latitude"] - 44.069) < 0.001 and abs(readings["longitude"] + 121.314) < 0.001
     assert readings["satellites"] in (12, 13, 14)
-    assert readings["counters"]["sentences"] > 50 and readings["counters"]["error_total"] == 0
+    counters = readings["counters"]
+    # The receiver talks before the port is open (and opening it flushes what was waiting), so the
+    # probe may join in mid-sentence: that fragment is the only stray input there may be.
+    assert counters["sentences"] > 50 and counters["error_total"] == counters["errors"]["noise"] <= 1, counters
     assert readings["time"].startswith("2015-03-18T17:19")
 
 
