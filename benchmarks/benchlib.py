@@ -14,6 +14,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# The real recordings vendored with the tests (see tests/data/realdata/README.md).
+REALDATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "realdata"
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

@@ -21,9 +21,9 @@ from cantools.database.errors import DecodeError
 from evscreen.can.dbc.codegen import UnknownMux
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure
+from benchlib import REALDATA, figure
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
+REAL = REALDATA / "can" / "kona-ev"
 
 
 def project_traffic(seconds: int) -> list[tuple[int, bool, bytes]]:

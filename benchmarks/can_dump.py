@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure
+from benchlib import REALDATA, figure
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
+REAL = REALDATA / "can" / "kona-ev"
 
 
 def to_candump(gvret: Path, out: Path, times: int) -> int:

@@ -3,7 +3,7 @@
 Baseline: ``pynmea2.parse(line)`` for every line (no framing, no validation, no fixes), the least
 any pynmea2-based reader does. Ours frames the byte stream, checks every checksum, decodes and
 validates the fields and builds one fix per epoch. Both run on the three real receiver logs in
-shared/realdata/nmea, repeated; the figures are sentences per second and the ratio ours/baseline.
+tests/data/realdata/nmea, repeated; the figures are sentences per second and the ratio ours/baseline.
 A receiver at 115200 baud sends at most ~11 kB/s, so anything above that is headroom.
 
     python benchmarks/nmea_throughput.py
@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 import pynmea2
 
 from evscreen.gps.nmea import NmeaReader
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure
+from benchlib import REALDATA, figure
 
-NMEA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "nmea"
+NMEA = REALDATA / "nmea"
 REPEAT = 20
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import select
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 from conftest import REALDATA
 
@@ -101,15 +99,3 @@ class SlcanAdapter:
                         os.write(self._master, b"\r")  # OK
                 if command[:1] in (b"O", b"L"):
                     self.opened.set()
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll until ``predicate()`` is truthy; fail after ``timeout`` seconds (not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

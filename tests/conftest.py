@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,27 @@ import pytest
 pytest_plugins = ["mqtt_broker"]
 
 REPO = Path(__file__).resolve().parent.parent
-REALDATA = REPO.parent / "shared" / "realdata"
+# Real recordings vendored in the repo, with their licences (tests/data/realdata/README.md).
+REALDATA = REPO / "tests" / "data" / "realdata"
+
+
+def require_tool(name: str, apt: str) -> str:
+    """The path of the system program ``name`` a test starts for real (mosquitto, dbus-daemon, gpsd,
+    chromium...); ``apt`` is the Debian package that provides it.
+
+    Without it the test cannot run. Under CI (``CI`` set to anything but empty/0/false, as CI
+    services set it and .ci/run does) that is a failure with the install command: a skip there would
+    let a suite that stopped testing pass. Elsewhere the test is skipped, the command as its reason.
+    """
+    # Daemons such as gpsd live in /usr/sbin, which is not on an ordinary user's PATH.
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(("/usr/sbin", "/sbin")))
+    if path is not None:
+        return path
+    install = f"sudo apt-get install {apt}"
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{name} is not installed, and CI must run every test: {install} (.ci/run does)",
+                    pytrace=False)
+    pytest.skip(f"needs {name}: {install}")
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +150,20 @@ class RuntimeThread:
     def call(self, coro: Any, timeout: float = 10.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def on_loop(self, fn: Any) -> Any:
+        """Run ``fn()`` on the server's loop and return its result: the server's state belongs to
+        that loop, and read from there it is consistent (no tick half done)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return self.call(run())
+
+    def client_of(self, ws: Any) -> Any:
+        """The server's Client for the connection ``ws`` (a sync client), once it is registered."""
+        peer = "{}:{}".format(*ws.local_address[:2])
+        return self.on_loop(lambda: next((c for c in self.runtime.server.clients if c.peer == peer), None))
+
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.runtime.server.port}"
@@ -171,6 +206,21 @@ def live_server(port: int) -> Iterator[Any]:
     yield start
     for rt in running:
         rt.__exit__(None, None, None)
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition", interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy and return its value; fail after ``timeout`` seconds.
+
+    The timeout only bounds a wait for an event that must come: it is never a timing assertion, so
+    make it generous (a loaded machine is slow, not wrong)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(interval)
 
 
 def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:

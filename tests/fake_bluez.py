@@ -33,6 +33,8 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method, signal
 
+from conftest import require_tool
+
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -64,7 +66,7 @@ class PrivateBus:
 
     def start(self) -> PrivateBus:
         self.proc = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={self.config}", "--nofork", "--print-address"],
+            [require_tool("dbus-daemon", apt="dbus"), f"--config-file={self.config}", "--nofork", "--print-address"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pwd
 import queue
-import shutil
 import signal
 import subprocess
 import threading
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port, wait_for_port
+from conftest import free_port, require_tool, wait_for, wait_for_port
 
 
 @dataclass
@@ -79,7 +78,7 @@ class Mosquitto:
         if users is not None:
             pw = workdir / "passwd"
             for i, (user, password) in enumerate(users.items()):
-                args = ["mosquitto_passwd", "-b", str(pw), user, password]
+                args = [require_tool("mosquitto_passwd", apt="mosquitto"), "-b", str(pw), user, password]
                 if i == 0:
                     args.insert(1, "-c")
                 subprocess.run(args, check=True, capture_output=True)
@@ -97,9 +96,9 @@ class Mosquitto:
         self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self) -> Mosquitto:
-        if shutil.which("mosquitto") is None:  # .ci/run installs it
-            pytest.fail("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)", pytrace=False)
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+        mosquitto = require_tool("mosquitto", apt="mosquitto")
+        require_tool("mosquitto_sub", apt="mosquitto-clients")  # the tests' consumers and publishers
+        self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         for port in (self.port, self.tls_port):
             if port is not None:
@@ -247,12 +246,5 @@ def mqtt_flags(broker: Mosquitto, vehicle: str = "car1", **extra: Any) -> dict[s
     return flags
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.02)
+#: The MQTT tests' name for conftest's one polling helper.
+wait_until = wait_for

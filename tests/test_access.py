@@ -13,7 +13,7 @@ import trustme
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import evscreen_cmd, recv_json, recv_until
+from conftest import evscreen_cmd, recv_json, recv_until, wait_for
 from evscreen.config import ServerConfig
 from evscreen.errors import ConfigError
 from evscreen.server.access import (
@@ -180,7 +180,8 @@ def test_connection_limit(live_server):
     with connect(server.url) as a, connect(server.url) as b:
         recv_json(a), recv_json(b)
         assert status_of(server.url) == 503
-    time.sleep(0.3)
+    # A place is free again once the server has seen both connections end (not after some time).
+    wait_for(lambda: server.runtime.server.connections == 0, what="both connections closed on the server")
     with connect(server.url) as c:
         recv_json(c)
 

@@ -18,8 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from canhelpers import KONA_DBC, KONA_LOG, wait_for
-from conftest import REPO, evscreen_cmd
+from canhelpers import KONA_DBC, KONA_LOG
+from conftest import REPO, evscreen_cmd, wait_for
 from evscreen.can.dbc.loader import load_database
 from evscreen.can.logs import open_log
 from evscreen.config import load_config

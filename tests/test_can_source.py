@@ -13,8 +13,8 @@ import can
 import pytest
 from websockets.sync.client import connect
 
-from canhelpers import SlcanAdapter, slcan_frame, wait_for
-from conftest import recv_until
+from canhelpers import SlcanAdapter, slcan_frame
+from conftest import recv_until, wait_for
 from evscreen.can.dbc.loader import load_database
 from evscreen.config import load_config
 from evscreen.drivers.can import CanSource

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 
 import evscreen.drivers.gps as gps_driver
 import evscreen.drivers.gpsd as gpsd_driver
-from conftest import REALDATA, free_port, wait_for_port
+from conftest import REALDATA, free_port, require_tool, wait_for_port
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
 from evscreen.gps.fix import Fix
@@ -27,7 +25,6 @@ from ptys import PtyReceiver
 from test_gps_serial import running, until
 
 NMEA = REALDATA / "nmea"
-GPSD = shutil.which("gpsd") or "/usr/sbin/gpsd"
 
 
 class Gpsd:
@@ -41,30 +38,28 @@ class Gpsd:
 
     def start(self) -> Gpsd:
         # -N foreground, -n poll the device without clients, -b never write to it, -S port,
-        # -F its control socket (without one, gpsd refuses to start with no device).
-        args = [GPSD, "-N", "-n", "-b", "-S", str(self.port), "-F", str(self.control)]
+        # -F its control socket (without one, gpsd refuses to start with no device), -D 3 log
+        # at info level, where gpsd says when it has finished setting up the device.
+        self.executable = require_tool("gpsd", apt="gpsd")
+        args = [self.executable, "-N", "-n", "-b", "-D", "3", "-S", str(self.port), "-F", str(self.control)]
         args += [self.device] if self.device else []
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log: list[str] = []
+        self.activated = threading.Event()
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read_log, args=(self.proc,), daemon=True).start()
         wait_for_port(self.port, proc=self.proc)
-        if self.device:
-            self._wait_device_open()
+        if self.device and not self.activated.wait(30):
+            raise TimeoutError(f"gpsd did not activate the device: {self.log}")
         return self
 
-    def _wait_device_open(self) -> None:
-        """gpsd flushes what arrived before it opened the device: feed only once it holds it."""
-        assert self.proc is not None and self.device is not None
-        target = os.path.realpath(self.device)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            fds = Path(f"/proc/{self.proc.pid}/fd")
-            try:
-                if any(os.path.realpath(fd) == target for fd in fds.iterdir()):
-                    time.sleep(0.2)  # and finished configuring it
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("gpsd did not open the device")
+    def _read_log(self, proc: subprocess.Popen[str]) -> None:
+        """Collect gpsd's log (so that its pipe never fills), and tell when the device is ready:
+        gpsd discards what arrives while it hunts the port's speed, so feed only after this."""
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self.log.append(line.rstrip())
+            if "activated GPS" in line:
+                self.activated.set()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -119,7 +114,8 @@ def test_fixes_from_a_real_gpsd_match_its_regression_output(gpsd_factory: Any) -
         await until(lambda: any(f.valid and abs(f.latitude - final["lat"]) < 1e-9 for f in fixes))
 
     asyncio.run(running(source, body))
-    assert source.feed.stream.version == subprocess.run([GPSD, "-V"], capture_output=True, text=True).stdout.split()[1]
+    version = subprocess.run([daemon.executable, "-V"], capture_output=True, text=True).stdout.split()[1]
+    assert source.feed.stream.version == version
     valid = [f for f in fixes if f.valid]
     timed = [f for f in valid if f.time is not None]  # gpsd's first (GLL-only) report has no time
     assert len(timed) >= 20

@@ -18,7 +18,9 @@ def probe(duration: float = 0.0, **settings: Any) -> dict[str, Any]:
 
 
 def test_probe_round_trip(broker: Mosquitto) -> None:
-    result = probe(0.5, port=broker.port)
+    # 3 s: longer than an echo may take (connect_timeout, 2 s) plus the pause, so a second round
+    # trip always fits, however slow this machine is.
+    result = probe(3.0, port=broker.port)
     assert result["ok"], result
     assert result["broker"] == f"mqtt://127.0.0.1:{broker.port}"
     assert result["topic"].startswith("evscreen/probe-car/probe/")

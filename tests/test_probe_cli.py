@@ -63,7 +63,10 @@ def test_gps_probe_on_a_receiver_with_a_fix(receiver: PtyReceiver) -> None:
     assert readings["valid"] is True and readings["mode"] == 3
     assert abs(readings["latitude"] - 44.069) < 0.001 and abs(readings["longitude"] + 121.314) < 0.001
     assert readings["satellites"] in (12, 13, 14)
-    assert readings["counters"]["sentences"] > 50 and readings["counters"]["error_total"] == 0
+    counters = readings["counters"]
+    # The receiver talks before the port is open (and opening it flushes what was waiting), so the
+    # probe may join in mid-sentence: that fragment is the only stray input there may be.
+    assert counters["sentences"] > 50 and counters["error_total"] == counters["errors"]["noise"] <= 1, counters
     assert readings["time"].startswith("2015-03-18T17:19")
 
 
@@ -75,14 +78,15 @@ def test_gps_probe_live_view_and_verdict(receiver: PtyReceiver) -> None:
 
 
 def test_gps_probe_missing_port_gives_advice(tmp_path: Path) -> None:
-    result = probe("gps", "--device", str(tmp_path / "ttyUSB9"), "--json")
+    # Asked to listen for ten minutes, it answers at once (within probe()'s timeout): waiting
+    # cannot make a device that is not there appear.
+    result = probe("gps", "--device", str(tmp_path / "ttyUSB9"), "--json", "--duration", "600")
     assert result.returncode == 1
     doc = one_json_object(result.stdout)
     assert doc["ok"] is False and doc["summary"].endswith("ttyUSB9: no such device")
     assert doc["cause"] == "the serial device does not exist"
     assert any("enable_uart=1" in line for line in doc["advice"])
     assert any("dtoverlay=disable-bt" in line for line in doc["advice"])
-    assert doc["duration_s"] < 5  # it does not wait for a device that is not there
     shown = probe("gps", "--device", str(tmp_path / "ttyUSB9"))
     assert shown.returncode == 1 and "✘ gps does not work" in shown.stdout and "likely cause" in shown.stdout
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import threading
-import time
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import ServeProcess, free_port, recv_json
+from conftest import ServeProcess, free_port, recv_json, wait_for
 from test_protocol import INVALID_VALUES, VALID
 from test_server import BAD_INPUTS
 
@@ -48,24 +48,23 @@ def test_fuzzing_clients_while_a_screen_keeps_receiving(live_server):
     server = live_server(**{"server.telemetry_interval": 0.05, "server.command_rate": 0.0})
     errors: list[str] = []
     stop = threading.Event()
-    gaps: list[float] = []
+    received: list[str] = []
 
-    def screen() -> None:
-        with connect(server.url) as ws:
-            last = time.monotonic()
-            while not stop.is_set():
-                message = recv_json(ws)
-                assert message["type"] == "telemetry"
-                now = time.monotonic()
-                gaps.append(now - last)
-                last = now
+    def screen(ws) -> None:
+        while not stop.is_set():
+            received.append(recv_json(ws, timeout=10)["type"])
+
+    def ticks_and_screen(screen_client):
+        return server.runtime.server.ticks, screen_client.sent, screen_client.dropped
 
     def fuzzer(seed: int) -> None:
         rng = random.Random(seed)
         try:
             with connect(server.url, max_size=None) as ws:
                 recv_json(ws)
-                for n in range(600):
+                n = 0
+                # 600 messages each, and on until the fuzzing has lasted ten ticks.
+                while n < 600 or not fuzzed_long_enough.is_set():
                     valid = rng.random() < 0.3
                     text = rng.choice(VALID_TEXTS) if valid else mutate(rng, rng.choice(VALID_TEXTS))
                     if valid:
@@ -81,20 +80,38 @@ def test_fuzzing_clients_while_a_screen_keeps_receiving(live_server):
                         assert message.get("request_id") == f"{seed}-{n}", message
                         if message["status"] == "error":
                             assert message["code"] == "unavailable", message  # connect_bluetooth in sim mode
+                    n += 1
         except (AssertionError, ConnectionClosed, TimeoutError) as exc:
             errors.append(f"fuzzer {seed}: {exc!r}")
+            fuzzed_long_enough.set()  # let the others end
 
-    watcher = threading.Thread(target=screen)
-    watcher.start()
-    fuzzers = [threading.Thread(target=fuzzer, args=(seed,)) for seed in range(4)]
-    for thread in fuzzers:
-        thread.start()
-    for thread in fuzzers:
-        thread.join(120)
-    stop.set()
-    watcher.join(10)
+    fuzzed_long_enough = threading.Event()
+    with connect(server.url) as ws:
+        recv_json(ws)
+        screen_client = wait_for(lambda: server.client_of(ws), what="the screen registered")
+        watcher = threading.Thread(target=screen, args=(ws,))
+        watcher.start()
+        try:
+            ticks0, sent0, _ = server.on_loop(lambda: ticks_and_screen(screen_client))
+            fuzzers = [threading.Thread(target=fuzzer, args=(seed,)) for seed in range(4)]
+            for thread in fuzzers:
+                thread.start()
+            # The fuzzing goes on until the ticker has ticked ten times during it: a server that
+            # stalled under hostile input would never get there (and the test would time out).
+            wait_for(lambda: server.on_loop(lambda: server.runtime.server.ticks) >= ticks0 + 10 or errors,
+                     timeout=100, what="ten ticks during the fuzzing")
+            fuzzed_long_enough.set()
+            for thread in fuzzers:
+                thread.join(60)
+            ticks1, sent1, dropped1 = server.on_loop(lambda: ticks_and_screen(screen_client))
+            wait_for(lambda: len(received) >= sent1 - sent0, what="the screen reading every tick")
+        finally:
+            stop.set()
+            watcher.join(15)
     assert not errors, errors
-    assert len(gaps) > 20 and max(gaps) < 1.0, max(gaps)
+    # The screen got every tick of the fuzzing, and nothing but telemetry.
+    assert ticks1 - ticks0 >= 10 and sent1 - sent0 == ticks1 - ticks0 and dropped1 == 0
+    assert set(received) == {"telemetry"}
     # Afterwards the server still serves new clients normally.
     with connect(server.url) as ws:
         assert recv_json(ws)["type"] == "telemetry"
@@ -104,16 +121,26 @@ def test_fuzzing_clients_while_a_screen_keeps_receiving(live_server):
         assert message["status"] == "success"
 
 
+def landed(path):
+    """What identifies the settings file on disk: each atomic save replaces it with a new inode."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def test_settings_survive_sigkill_at_any_moment(isolated_dirs):
     settings_file = isolated_dirs / "data" / "evscreen" / "settings.json"
     rng = random.Random(7)
     for round_ in range(6):
         port = free_port()
+        before = landed(settings_file)
         server = ServeProcess(port, "--simulation", "on", "--log-level", "warning").start()
-        kill_after = rng.uniform(0.05, 0.6)
         done = threading.Event()
+        sent = [0]
 
-        def hammer(url: str, done: threading.Event) -> None:
+        def hammer(url: str, done: threading.Event, sent: list[int]) -> None:
             try:
                 with connect(url) as ws:
                     i = 0
@@ -121,12 +148,20 @@ def test_settings_survive_sigkill_at_any_moment(isolated_dirs):
                         ws.send(json.dumps({"action": "set_brightness", "value": i % 101}))
                         ws.send(json.dumps({"action": "set_drive_mode", "value": ["eco", "normal", "sport"][i % 3]}))
                         i += 1
+                        sent[0] = i
             except (ConnectionClosed, OSError, TimeoutError):
                 pass
 
-        thread = threading.Thread(target=hammer, args=(server.url, done))
+        thread = threading.Thread(target=hammer, args=(server.url, done, sent))
         thread.start()
-        time.sleep(kill_after)
+        # Wait for the evidence that this round's writes reach the disk (the file replaced: a new
+        # inode), then kill at a moment set by events, not a clock: after a random number of
+        # further commands, so that the kill falls anywhere in the store's write cycle.
+        wait_for(lambda before=before: landed(settings_file) != before, timeout=30,
+                 what=f"round {round_}: a settings write")
+        target = sent[0] + rng.randrange(2000)
+        wait_for(lambda sent=sent, target=target, thread=thread: sent[0] >= target or not thread.is_alive(),
+                 what="the commands to be sent")
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(10)
         done.set()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import socket
+import subprocess
+import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import recv_json, recv_until
+from conftest import RuntimeThread, recv_json, recv_until, wait_for
 from test_protocol import VALID
 
 SCHEMAS = Path(__file__).parent.parent / "docs" / "schema"
@@ -35,28 +37,48 @@ def test_telemetry_on_connect_and_on_schedule(live_server):
     # connecting from then on gets them in its very first message.
     server.wait_for_values()
     with connect(server.url) as ws:
-        first = recv_json(ws, timeout=2)
+        first = recv_json(ws)
         assert first["type"] == "telemetry"
         jsonschema.validate(first, TELEMETRY)
         assert first["sources"]["simulation"]["state"] in ("simulated", "starting")
         stamps = [first["timestamp"]]
         for _ in range(10):
-            message = recv_json(ws, timeout=2)
+            message = recv_json(ws)
             jsonschema.validate(message, TELEMETRY)
             stamps.append(message["timestamp"])
     assert stamps == sorted(stamps) and len(set(stamps)) > 5
     assert first["speed"] is not None and first["battery_soc"] is not None
 
 
-def test_snapshot_serialized_once_per_tick_for_all_clients(live_server):
+def test_snapshot_serialized_once_per_tick_for_all_clients(live_server, monkeypatch):
+    from evscreen.server import websocket
+
     server = live_server()
+    serialized = [0]
+    real_dumps = websocket.dumps
+
+    def counting_dumps(message):
+        serialized[0] += 1
+        return real_dumps(message)
+
+    monkeypatch.setattr(websocket, "dumps", counting_dumps)
     with connect(server.url) as a, connect(server.url) as b:
         recv_json(a), recv_json(b)
-        ticks = server.runtime.server.ticks
-        # Both clients receive the identical text of the same tick.
-        ta = a.recv(timeout=2)
-        tb = b.recv(timeout=2)
-        assert json.loads(ta)["timestamp"] == json.loads(tb)["timestamp"] or server.runtime.server.ticks > ticks + 1
+        clients = [wait_for(lambda ws=ws: server.client_of(ws), what="the client registered") for ws in (a, b)]
+        # From here no command and no connection: every serialization is a tick's.
+        ticks0, serialized0 = server.on_loop(lambda: (server.runtime.server.ticks, serialized[0]))
+        compared = 0
+        while compared < 5:
+            tb = b.recv(timeout=5)
+            stamp = json.loads(tb)["timestamp"]
+            # a, connected first, got every tick that b got: the same tick's text is identical.
+            while json.loads(ta := a.recv(timeout=5))["timestamp"] != stamp:
+                pass
+            assert ta == tb
+            compared += 1
+        ticks1, serialized1 = server.on_loop(lambda: (server.runtime.server.ticks, serialized[0]))
+    assert ticks1 - ticks0 >= compared and serialized1 - serialized0 == ticks1 - ticks0  # once per tick
+    assert [c.dropped for c in clients] == [0, 0]
 
 
 @pytest.mark.parametrize(("message", "value"), VALID)
@@ -119,23 +141,18 @@ BAD_INPUTS = [
 def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
     # Unlimited command rate here: this is about answering every message of a burst.
     server = live_server(**{"server.telemetry_interval": 0.05, "server.command_rate": 0.0})
-    gaps: list[float] = []
+    received: list[str] = []
     stop = threading.Event()
 
-    def watcher() -> None:
-        with connect(server.url) as ws:
-            last = time.monotonic()
-            while not stop.is_set():
-                recv_json(ws, timeout=5)
-                now = time.monotonic()
-                gaps.append(now - last)
-                last = now
+    def watch(ws) -> None:  # the other screen, reading as a screen does
+        while not stop.is_set():
+            received.append(recv_json(ws, timeout=10)["type"])
 
-    thread = threading.Thread(target=watcher)
-    thread.start()
-    try:
-        with connect(server.url) as ws:
-            recv_json(ws)
+    with connect(server.url) as other, connect(server.url) as ws:
+        recv_json(other), recv_json(ws)
+        watcher = threading.Thread(target=watch, args=(other,))
+        watcher.start()
+        try:
             for raw, code in BAD_INPUTS:
                 ws.send(raw)
                 response = recv_until(ws, is_response)
@@ -146,28 +163,44 @@ def test_bad_input_gets_errors_and_never_disturbs_another_client(live_server):
             ws.send(b"\x00\x01binary")
             response = recv_until(ws, is_response)
             assert response["code"] == "invalid_message"
-            # A burst of thousands: every one answered, in order, the connection stays open.
-            for i in range(2000):
-                ws.send(json.dumps({"action": "set_brightness", "value": i % 101, "request_id": i}))
-            ids = []
-            while len(ids) < 2000:
-                message = recv_json(ws)
-                if is_response(message):
-                    assert message["status"] == "success"
-                    ids.append(message["request_id"])
-            assert ids == list(range(2000))
+            other_client = wait_for(lambda: server.client_of(other), what="the other screen registered")
+
+            def ticks_and_other():
+                return server.runtime.server.ticks, other_client.sent, other_client.dropped
+
+            # Bursts of thousands: every one answered, in order, the connection stays open; and
+            # while they run the ticker keeps ticking and the other screen gets every tick. Bursts
+            # go on until ten ticks have passed during them (a loaded machine needs more bursts).
+            ticked = bursts = 0
+            while ticked < 10:
+                assert bursts < 100, f"the ticker stalled during the bursts: {ticked} ticks in {bursts} bursts"
+                ticks0, sent0, dropped0 = server.on_loop(ticks_and_other)
+                for i in range(2000):
+                    ws.send(json.dumps({"action": "set_brightness", "value": i % 101, "request_id": i}))
+                ids = []
+                while len(ids) < 2000:
+                    message = recv_json(ws)
+                    if is_response(message):
+                        assert message["status"] == "success"
+                        ids.append(message["request_id"])
+                assert ids == list(range(2000))
+                ticks1, sent1, dropped1 = server.on_loop(ticks_and_other)
+                assert sent1 - sent0 == ticks1 - ticks0 and dropped1 == dropped0 == 0
+                ticked += ticks1 - ticks0
+                bursts += 1
             ws.send('{"action": "play_music", "request_id": "still-alive"}')
             assert recv_until(ws, is_response)["request_id"] == "still-alive"
-    finally:
-        stop.set()
-        thread.join(10)
-    assert len(gaps) > 10
-    # The other screen kept its rate: no gap anywhere near a second at a 50 ms interval.
-    assert max(gaps) < 1.0, max(gaps)
+            # The other screen read them all, and nothing but telemetry.
+            wait_for(lambda: len(received) >= sent1, what="the other screen reading every tick")
+        finally:
+            stop.set()
+            watcher.join(15)
+    assert set(received) == {"telemetry"}
 
 
 def test_rate_limit_answers_then_disconnects_a_flood(live_server):
-    server = live_server(**{"server.command_rate": 5.0, "server.command_burst": 20})
+    # One token per 100 s: however slowly this machine sends, no token comes back during the test.
+    server = live_server(**{"server.command_rate": 0.01, "server.command_burst": 20})
     with connect(server.url) as other, connect(server.url) as flooder:
         recv_json(other), recv_json(flooder)
         for i in range(30):
@@ -175,10 +208,9 @@ def test_rate_limit_answers_then_disconnects_a_flood(live_server):
         responses = [recv_until(flooder, is_response) for _ in range(30)]
         assert [r["request_id"] for r in responses] == list(range(30))
         statuses = [r["status"] for r in responses]
-        assert statuses[:20] == ["success"] * 20
-        limited = [r for r in responses if r["status"] == "error"]
-        assert len(limited) >= 8 and all(r["code"] == "rate_limited" and r["action"] == "set_brightness"
-                                         for r in limited)
+        assert statuses == ["success"] * 20 + ["error"] * 10
+        limited = responses[20:]
+        assert all(r["code"] == "rate_limited" and r["action"] == "set_brightness" for r in limited)
         with pytest.raises(ConnectionClosed) as info:
             for _ in range(500):
                 flooder.send('{"action": "play_music"}')
@@ -214,18 +246,24 @@ def test_client_that_stops_reading_only_loses_its_own_snapshots(live_server):
                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert sleeper.recv(12) == b"HTTP/1.1 101"
     with sleeper, connect(server.url) as reader:
+        recv_json(reader)
+        reader_client = wait_for(lambda: server.client_of(reader), what="the reader registered")
+
+        def stuck_clients():
+            return [c for c in server.runtime.server.clients if c.dropped > 0]
+
+        # Read as a screen does until the sleeper's buffers are full and it has skipped 20 ticks.
         received = 0
-        deadline = time.monotonic() + 4.0
-        while time.monotonic() < deadline:
+        while not ((stuck := server.on_loop(stuck_clients)) and stuck[0].dropped > 20):
+            assert received < 10_000, "the sleeping client never started skipping snapshots"
             recv_json(reader)
             received += 1
-        clients = list(server.runtime.server.clients)
-        stuck = [c for c in clients if c.dropped > 0]
         # The sleeping client skips snapshots instead of queueing them: what waits for it is bounded.
-        assert len(stuck) == 1 and stuck[0].dropped > 20
-        assert stuck[0].ws.transport.get_write_buffer_size() < 16 * 1024
-        # The reader kept its rate (about 200 in 4 s at 50 Hz; never held back by the sleeper).
-        assert received > 100
+        assert len(stuck) == 1 and stuck[0] is not reader_client
+        assert server.on_loop(lambda: stuck[0].ws.transport.get_write_buffer_size()) < 16 * 1024
+        # The reader was never held back by the sleeper: it got every tick the sleeper skipped, and more.
+        sent, dropped = server.on_loop(lambda: (reader_client.sent, reader_client.dropped))
+        assert dropped == 0 and sent > stuck[0].dropped
 
 
 def test_plain_http_gets_404(live_server):
@@ -249,6 +287,63 @@ def test_sigterm_closes_clients_with_1001_and_exits_0(serve_process):
     code, err = server.stop()
     assert code == 0, err
     assert "shutting down" in err and "Traceback" not in err
+
+
+# `evscreen serve` with a SIGTERM that arrives while it is starting (as systemd sends when a
+# service is stopped during its start): sent from inside, at a known point, so it cannot miss.
+EARLY_SIGTERM = """
+import asyncio, os, signal, sys
+from evscreen import app
+from evscreen.config import load_config
+from evscreen.host.logging_setup import configure_logging
+
+where = sys.argv[2]
+if where == "build":
+    real_build = app.build_runtime
+
+    def build_runtime(loaded):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_build(loaded)
+
+    app.build_runtime = build_runtime
+else:
+    real_start = app.Runtime.start
+
+    async def start(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        await real_start(self)
+
+    app.Runtime.start = start
+configure_logging("info")
+asyncio.run(app.serve_forever(load_config(env={}, flags={"server.port": int(sys.argv[1]), "simulation.mode": "on"})))
+"""
+
+
+@pytest.mark.parametrize("where", ["build", "start"])
+def test_sigterm_during_start_up_is_a_clean_stop(port, where):
+    result = subprocess.run([sys.executable, "-c", EARLY_SIGTERM, str(port), where], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "shutting down" in result.stderr and "stopped" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_connections_that_end_mid_handshake_are_closed_quietly(port, caplog):
+    from evscreen.app import build_runtime
+    from evscreen.config import load_config
+
+    runtime = build_runtime(load_config(env={}, flags={"server.port": port, "simulation.mode": "on"}))
+    with caplog.at_level(logging.INFO):
+        with RuntimeThread(runtime) as server:
+            socket.create_connection(("127.0.0.1", port)).close()  # a port probe (as wait_for_port does)
+            with socket.create_connection(("127.0.0.1", port)) as gave_up:
+                gave_up.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: webs")  # half a request
+            caught = socket.create_connection(("127.0.0.1", port))
+            caught.sendall(b"GET / HTTP/1.1\r\n")  # still mid-handshake when the server stops
+            with connect(server.url) as ws:  # meanwhile a screen is served as usual
+                assert recv_json(ws)["type"] == "telemetry"
+        caught.close()
+    complaints = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert complaints == []
 
 
 def test_banner_says_what_runs(serve_process):

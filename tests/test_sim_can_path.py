@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 import can
 from websockets.sync.client import connect
 
-from conftest import recv_until
+from conftest import RuntimeThread, recv_until, wait_for
 from evscreen.app import build_runtime
 from evscreen.can.dbc import PROJECT_DBC
 from evscreen.can.dbc.mapping import route_values
@@ -36,27 +36,26 @@ def drain(bus: Any) -> list[Any]:
     return frames
 
 
-def test_telemetry_comes_through_the_can_decoder(live_server: Any) -> None:
-    rt = live_server(**{"simulation.speed": 2.0, "server.telemetry_interval": 0.05})
-    sim, source = rt.runtime.sources
+def test_telemetry_comes_through_the_can_decoder(port: int) -> None:
+    flags = {"server.port": port, "simulation.mode": "on", "simulation.speed": 2.0, "server.telemetry_interval": 0.05}
+    runtime = build_runtime(load_config(env={}, flags=flags))
+    sim, source = runtime.sources
     assert (sim.name, source.name) == ("simulation", "can")
     assert (source.cfg.interface, source.cfg.channel, source.decoder.name) == ("virtual", sim.channel, str(PROJECT_DBC))
     assert not sim.latest_only  # at 2x the bus carries every frame at its cycle time
-    # A second listener on the car's bus, as candump would be on a real one: it sees what the source sees.
+    fields = [f for f in source.signal_map.refs if not f.startswith("feedback.")]
+    assert len(fields) == 21
+    # A second listener on the car's bus, as candump would be on a real one, open before the car
+    # starts: it has every frame the source ever decoded, however far behind a busy machine is.
     tap = can.Bus(interface="virtual", channel=sim.channel)
     try:
-        # Every message has been sent twice since the tap opened: whatever the screen gets from now
-        # on was decoded from frames the tap has too (the source takes a frame within milliseconds).
-        seen: Counter[int] = Counter()
-        deadline = time.monotonic() + 20
-        while len(seen) < CAN_MESSAGES or min(seen.values()) < 2:
-            assert time.monotonic() < deadline, seen
-            msg = tap.recv(0.5)
-            if msg is not None:
-                seen[msg.arbitration_id] += 1
-        with connect(rt.url) as ws:
-            messages = [recv_until(ws, telemetry) for _ in range(20)]
-        frames = drain(tap)
+        with RuntimeThread(runtime) as rt:
+            rt.wait_for_values(*fields, timeout=20)
+            with connect(rt.url) as ws:
+                messages = [recv_until(ws, telemetry) for _ in range(20)]
+            frames = drain(tap)
+            with urllib.request.urlopen(rt.url.replace("ws", "http", 1) + "/healthz", timeout=5) as response:
+                health = json.loads(response.read())
     finally:
         tap.shutdown()
 
@@ -74,8 +73,6 @@ def test_telemetry_comes_through_the_can_decoder(live_server: Any) -> None:
         route_values(route, route.decode(bytes(frame.data)), values)
         for field, value in values.items():
             decoded[field].add(value)
-    fields = [f for f in source.signal_map.refs if not f.startswith("feedback.")]
-    assert len(fields) == 21
     for message in messages:
         assert message["sources"]["simulation"]["state"] == message["sources"]["can"]["state"] == "simulated"
         assert message["connectivity"]["can_bus"] is True
@@ -88,8 +85,6 @@ def test_telemetry_comes_through_the_can_decoder(live_server: Any) -> None:
     # GPS and media are the simulator's own (no CAN frame carries them), and they are there too.
     assert messages[-1]["gps"]["latitude"] is not None and messages[-1]["media"]["track_title"]
 
-    with urllib.request.urlopen(rt.url.replace("ws", "http", 1) + "/healthz", timeout=5) as response:
-        health = json.loads(response.read())
     assert response.status == 200 and health["status"] == "ok" and health["problems"] == []
     assert {name: info["state"] for name, info in health["sources"].items()} == {
         "simulation": "simulated", "can": "simulated"}
@@ -103,13 +98,8 @@ def test_screen_settings_come_back_as_the_vehicles_can_feedback(live_server: Any
             ws.send(json.dumps({"action": action, "value": value}))
             assert recv_until(ws, lambda m: m.get("type") == "response")["status"] == "success"
 
-    async def feedback() -> dict[str, Any]:
-        return dict(source.feedback)
-
-    deadline = time.monotonic() + 10
-    while rt.call(feedback()) != {"drive_mode": "sport", "regen_level": "high", "charge_limit": 95}:
-        assert time.monotonic() < deadline, rt.call(feedback())
-        time.sleep(0.02)
+    wanted = {"drive_mode": "sport", "regen_level": "high", "charge_limit": 95}
+    wait_for(lambda: rt.on_loop(lambda: dict(source.feedback)) == wanted, what=f"CAN feedback {wanted}")
 
 
 def test_a_fast_simulation_sends_the_latest_frame_of_each_message(live_server: Any) -> None:
@@ -118,7 +108,8 @@ def test_a_fast_simulation_sends_the_latest_frame_of_each_message(live_server: A
     sim, source = rt.runtime.sources
     assert sim.latest_only  # every frame would be 50 x 386 = 19,300 frames/s
     rt.wait_for_values("speed", "battery_cells.block_c", "tire_pressure.rear_right")
-    time.sleep(0.5)
+    sent0 = sim.frames_sent
+    wait_for(lambda: sim.frames_sent >= sent0 + 10 * CAN_MESSAGES, what="ten wake-ups' worth of frames")
     sent, elapsed = sim.frames_sent, time.monotonic() - started
     # At most one frame per message and block at each wake-up (every MIN_WAKE_S = 0.02 s at this speed).
     assert 0 < sent <= (CAN_MESSAGES + 2) * (elapsed / sim.wake_interval() + 2)

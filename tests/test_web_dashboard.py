@@ -18,10 +18,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from websockets.sync.client import connect
 
-from conftest import REPO, recv_until
+from conftest import REPO, recv_until, require_tool
 from evscreen.state import STATE_PATHS, telemetry_paths
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,9 +32,10 @@ TOKEN = "tok-7Hq2-dashboard"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "Chromium is missing: `apt-get install chromium` (.ci/run installs it)"
+    # Debian's chromium, never a browser downloaded by `playwright install`.
+    chromium = require_tool("chromium", apt="chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -529,9 +529,9 @@ def test_screenshot(live_server, tab):
     while page.evaluate("window.evscreen.telemetry.speed") <= 20:
         assert time.monotonic() < deadline, "the simulated car never reached 20 km/h"
         page.wait_for_timeout(200)
-    time.sleep(0.5)  # let the gauges' transitions settle
     path = _artifact("dashboard.png")
-    page.screenshot(path=str(path))
+    # The gauges' CSS transitions are run to their end for the picture, not waited for.
+    page.screenshot(path=str(path), animations="disabled")
     assert path.stat().st_size > 20_000
     assert tab.errors == []
 

@@ -172,22 +172,27 @@ def status_line(runtime: Runtime) -> str:
 
 async def serve_forever(loaded: LoadedConfig) -> None:
     """Run the server until SIGINT/SIGTERM (Ctrl-C or Ctrl-Break on Windows)."""
-    runtime = build_runtime(loaded)
-    try:
-        await runtime.start()
-    except OSError as exc:
-        raise EvscreenError(
-            f"cannot listen on {host_port(loaded.config.server.host, loaded.config.server.port)}: {exc.strerror or exc}"
-            " (is another evscreen running? choose another port with --port)"
-        ) from None
-    for line in banner(runtime):
-        log.info("%s", line)
-    notifier = Notifier()
-    notifier.ready(status_line(runtime))
-    watchdog = asyncio.create_task(notifier.watchdog(lambda: status_line(runtime)), name="systemd-watchdog")
-    housekeeping = asyncio.create_task(_collect_garbage(), name="gc")
     stop = asyncio.Event()
-    with _stop_on_signals(stop):  # kept during shutdown: a second SIGTERM must not cut the flush short
+    # The handlers go in before anything starts: a SIGTERM during start-up (systemd stopping a
+    # service that is still starting, a test that stops the server as soon as it listens) must be
+    # a clean stop with exit 0, not the default action that kills the process mid-start. It then
+    # ends the wait below at once. Kept during shutdown: a second SIGTERM must not cut the flush short.
+    with _stop_on_signals(stop):
+        runtime = build_runtime(loaded)
+        try:
+            await runtime.start()
+        except OSError as exc:
+            where = host_port(loaded.config.server.host, loaded.config.server.port)
+            raise EvscreenError(
+                f"cannot listen on {where}: {exc.strerror or exc}"
+                " (is another evscreen running? choose another port with --port)"
+            ) from None
+        for line in banner(runtime):
+            log.info("%s", line)
+        notifier = Notifier()
+        notifier.ready(status_line(runtime))
+        watchdog = asyncio.create_task(notifier.watchdog(lambda: status_line(runtime)), name="systemd-watchdog")
+        housekeeping = asyncio.create_task(_collect_garbage(), name="gc")
         await stop.wait()
         log.info("shutting down")
         notifier.stopping()

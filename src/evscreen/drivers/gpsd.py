@@ -12,7 +12,6 @@ from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
 
 CONNECT_TIMEOUT_S = 5.0
 
-
 class GpsdFeed:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -80,6 +79,7 @@ class GpsdFeed:
                 await writer.wait_closed()
             except (OSError, ConnectionError):
                 pass
+
 
 
 def _keep_counts(old: GpsdStream) -> GpsdStream:

@@ -14,10 +14,12 @@ the same port (VISS at ``/viss``) are ``ws_routes``; every other path is the scr
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,8 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from evscreen.config import ServerConfig
@@ -50,6 +53,40 @@ POLICY_VIOLATION = 1008
 REFUSAL_LOG_INTERVAL_S = 10.0
 #: Refused commands per connection, within one window, after which it is disconnected.
 STRIKES_WINDOW_S = 10.0
+
+
+class _WebsocketsLog(logging.LoggerAdapter):
+    """websockets' server logger, without its false alarm for connections that end mid-handshake.
+
+    websockets 16 (the newest that runs on Python 3.10) logs "opening handshake failed" at ERROR,
+    with a traceback, whenever a connection ends before it has sent a whole HTTP request: a port
+    probe, a client that gave up, a connection caught mid-handshake by the shutdown. Those are the
+    client's doing, not a crash; websockets 17 closes them quietly, and so do we on every version.
+    A server-side failure in the handshake (our ``process_request`` raising) is still an error.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        failure = sys.exc_info()[1]
+        if msg == "opening handshake failed" and isinstance(failure, (InvalidHandshake, EOFError, OSError)):
+            log.debug("a connection ended before its opening handshake did: %s", failure)
+            return
+        super().log(level, msg, *args, **kwargs)
+
+
+class _Connection(ServerConnection):
+    """A websockets connection that is in ``registry`` from TCP accept to close."""
+
+    def __init__(self, *args: Any, registry: set[ServerConnection], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registry = registry
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._registry.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._registry.discard(self)
+        super().connection_lost(exc)
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -105,6 +142,7 @@ class TelemetryServer:
         self.refused = {"unauthorized": 0, "origin": 0, "full": 0}
         self._refusal_log = ThrottledLog(log, REFUSAL_LOG_INTERVAL_S)
         self._server: Server | None = None
+        self._connections: set[ServerConnection] = set()  # every TCP connection, opening or open
         self._ticker: asyncio.Task[None] | None = None
         self.on_tick: list[Callable[[dict[str, Any]], None]] = []
         #: Checks run on every HTTP request before the WebSocket upgrade: each returns None to let
@@ -143,6 +181,9 @@ class TelemetryServer:
             server_header=None,
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
+            logger=_WebsocketsLog(logging.getLogger("websockets.server")),
+            # websockets knows connections only once open; stop() needs those still opening too.
+            create_connection=functools.partial(_Connection, registry=self._connections),  # type: ignore[arg-type]
         )
         self._ticker = asyncio.create_task(self._tick_forever(), name="telemetry-ticker")
 
@@ -172,6 +213,12 @@ class TelemetryServer:
                 pass
         if self._server is not None:
             self._server.close(close_connections=True)
+            await asyncio.sleep(0)  # websockets stops accepting first
+            # A connection that has not sent its whole request yet would hold the shutdown for up
+            # to the handshake timeout (10 s) before websockets answered it 503: end it now.
+            for connection in list(self._connections):
+                if connection.protocol.state is State.CONNECTING:
+                    connection.transport.abort()
             await self._server.wait_closed()
 
     def tick(self) -> None:
