@@ -41,6 +41,7 @@ class Runtime:
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
+    journal: Any = None  # the JournalSink when [journal] enabled = true
 
     @property
     def url(self) -> str:
@@ -54,6 +55,8 @@ class Runtime:
             self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
         if self.mqtt is not None:
             await self.mqtt.start()  # returns at once; the broker is reached in the background
+        if self.journal is not None:
+            await self.journal.start()
 
     async def stop(self) -> None:
         if self.mqtt is not None:
@@ -62,6 +65,11 @@ class Runtime:
             except Exception:
                 log.exception("stopping the MQTT bridge failed")
         await self.server.stop()
+        if self.journal is not None:
+            try:
+                await self.journal.stop()
+            except Exception:
+                log.exception("stopping the journal failed")
         await asyncio.get_running_loop().run_in_executor(None, self.settings.flush)
         for task in self.tasks:
             task.cancel()
@@ -112,9 +120,30 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         from evscreen.mqtt import MqttBridge
 
         mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
-    runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
+    journal = _journal(config, state, settings, sources, sim)
+    if journal is not None and mqtt is not None:
+        journal.on_closed.append(mqtt.publish_record)
+    runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt, journal=journal)
     web.install(runtime)  # the dashboard (/) and /healthz on the same port
     return runtime
+
+
+def _journal(config: Any, state: VehicleState, settings: SettingsStore, sources: list[Source], sim: bool) -> Any:
+    """The journal sink; on the simulated car's clock when simulating, so its history has real durations."""
+    if not config.journal.enabled:
+        return None
+    import time
+
+    from evscreen.journal.sink import JournalSink
+    from evscreen.journal.store import JOURNAL_FILE
+
+    clock = next((s.vehicle_clock for s in sources if getattr(s, "vehicle_clock", None) is not None), None)  # type: ignore[attr-defined]
+    interval = 1.0
+    if sim and clock is not None:
+        # One sample per few simulated seconds at most, however fast the simulation runs.
+        interval = max(0.02, min(1.0, 1.0 / config.simulation.speed))
+    return JournalSink(state, settings, data_dir() / JOURNAL_FILE, checkpoint_seconds=config.journal.checkpoint_seconds,
+                       sample_interval=interval, clock=clock or time.time, clock_is_wall=clock is None)
 
 
 async def _supervise(source: Source) -> None:
@@ -154,6 +183,8 @@ def banner(runtime: Runtime) -> list[str]:
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}; {auth}")
     if runtime.mqtt is not None:
         lines.append(runtime.mqtt.describe())
+    if runtime.journal is not None:
+        lines.append(runtime.journal.describe())
     page = runtime.url.replace("ws", "http", 1) + "/"
     lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
     return lines

@@ -28,6 +28,7 @@ from evscreen.config.schema import (
     GpsConfig,
     KeySpec,
     LoggingConfig,
+    JournalConfig,
     MqttConfig,
     ServerConfig,
     SimulationConfig,
@@ -38,7 +39,7 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
+    "GpsConfig", "KeySpec", "LoadedConfig", "JournalConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
     "SimulationConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
     "key_specs", "load_config", "log_dir", "parse_value_text", "secrets_readable_by_others", "sections",
     "toml_value",

@@ -156,6 +156,12 @@ class SimulatedVehicle(Source):
         self.frames_sent = 0
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
+        self._born = time.time()
+
+    def vehicle_clock(self) -> float:
+        """The simulated car's own time as epoch seconds: now at start-up, then as fast as it runs
+        (the journal records its history on this clock, so a trip lasts as long as it was driven)."""
+        return self._born + self.model.time_s
 
     def on_setting(self, name: str, value: Any) -> None:
         if name == "drive_mode":

@@ -62,7 +62,7 @@ class JournalStore:
         if self.readonly:
             if not path.exists():
                 raise JournalError(f"no journal at {path}: nothing has been recorded yet (`evscreen serve` records"
-                                   " trips and charges), or pass the data folder the server uses")
+                                   " trips and charges there; --journal FILE reads another)")
             uri = f"{path.resolve().as_uri()}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
         else:
