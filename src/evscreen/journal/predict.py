@@ -7,7 +7,9 @@
   weighted regression slope more than twice its standard error), the figure is moved along that
   slope to today's temperature.
 - **Usable capacity** (kWh per 100 % SoC): energy over SoC used by recent trips (else charges), or
-  the vehicle profile's ``usable_capacity_kwh``; it turns the SoC into energy.
+  the vehicle profile's ``usable_capacity_kwh``; it turns the SoC into energy. Charging takes more
+  energy per percent than driving gets out of it (the pack's losses), so the charge time uses the
+  figure learned from charge sessions when there is one.
 - **Range**: the energy left (SoC x capacity) over the consumption.
 - **Minutes to the charge limit**: the energy still to go, at the power the car takes now, capped by
   the charge curve learned from past sessions (per SoC percent, the most any recent session drew
@@ -188,12 +190,15 @@ class Learned:
     consumption: ConsumptionModel | None
     capacity_kwh: float | None
     charge_curve: dict[int, float]
+    #: kWh per 100 % SoC going in: more than coming out (the pack's losses), so learned from charges.
+    charge_capacity_kwh: float | None = None
 
     @classmethod
     def from_history(cls, trips: Sequence[Trip], charges: Sequence[Charge],
                      rated_capacity_kwh: float | None = None) -> Learned:
         capacity = learn_capacity(trips, charges) or rated_capacity_kwh
-        return cls(learn_consumption(trips), capacity, learn_charge_curve(charges))
+        charge_capacity = learn_capacity([], charges) or capacity
+        return cls(learn_consumption(trips), capacity, learn_charge_curve(charges), charge_capacity)
 
 
 def predictions(learned: Learned, *, soc: float | None, ambient_c: float | None, charging: bool,
@@ -205,16 +210,17 @@ def predictions(learned: Learned, *, soc: float | None, ambient_c: float | None,
         # The drive under way is the most recent evidence of all.
         model = learn_consumption([open_trip]) if model is None else _with_open(model, open_trip)
     capacity = learned.capacity_kwh
-    if capacity is None and open_charge is not None:
-        capacity = learn_capacity([], [open_charge])
+    charge_capacity = learned.charge_capacity_kwh or capacity
+    if charge_capacity is None and open_charge is not None:
+        charge_capacity = learn_capacity([], [open_charge])
     consumption = None if model is None else model.at(ambient_c)
     range_km = None
     if consumption is not None and capacity is not None and soc is not None:
         range_km = max(0.0, soc) / 100.0 * capacity * 1000.0 / max(consumption, 50.0)
     minutes = None
-    if (charging and soc is not None and capacity is not None and charge_power_kw is not None
+    if (charging and soc is not None and charge_capacity is not None and charge_power_kw is not None
             and isinstance(charge_limit, int) and not isinstance(charge_limit, bool)):
-        minutes = minutes_to_limit(soc, float(charge_limit), charge_power_kw, capacity, learned.charge_curve)
+        minutes = minutes_to_limit(soc, float(charge_limit), charge_power_kw, charge_capacity, learned.charge_curve)
     return {
         "range_km": None if range_km is None else round(range_km, 1),
         "consumption_wh_per_km": None if consumption is None else round(consumption, 1),
