@@ -35,6 +35,8 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("soak.py", ["--minutes", "1.5", "--sample", "10"], ["--minutes", "1.05", "--sample", "15"]),
     ("sim_step.py", [], ["--seconds", "120"]),
     ("nmea_throughput.py", [], []),
+    ("journal_writes.py", ["--seconds", "120"], ["--seconds", "45"]),
+    ("journal_predictions.py", [], ["--seeds", "1"]),
 ]
 
 
