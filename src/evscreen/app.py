@@ -50,13 +50,14 @@ class Runtime:
         return f"{self.server.scheme}://{shown}:{self.server.port}"
 
     async def start(self) -> None:
+        if self.journal is not None:
+            # Before the port opens: once it is, clients (and tests) may take the server as up.
+            await self.journal.start()
         await self.server.start()
         for source in self.sources:
             self.tasks.append(asyncio.create_task(_supervise(source), name=f"source-{source.name}"))
         if self.mqtt is not None:
             await self.mqtt.start()  # returns at once; the broker is reached in the background
-        if self.journal is not None:
-            await self.journal.start()
 
     async def stop(self) -> None:
         if self.mqtt is not None:
