@@ -359,7 +359,7 @@ def _history_command(kind: str, examples: str) -> Any:
         as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header row."),
         since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
                                             help="Only those that started then or later: YYYY-MM-DD[THH:MM], local time."),
-        limit: Optional[str] = typer.Option(None, "--limit", "-n", metavar="N", help="At most N, the latest [default: 1000]."),
+        limit: Optional[str] = typer.Option(None, "--limit", metavar="N", help="At most N, the latest [default: 1000]."),
         journal: Optional[Path] = typer.Option(None, "--journal", metavar="FILE", dir_okay=False,
                                                help="Journal file [default: journal.sqlite3 in the data folder]."),
     ) -> None:
@@ -381,7 +381,7 @@ app.command("trips")(_history_command("trips", """List the trips the journal rec
     Examples:
       evscreen trips
       evscreen trips --since 2024-05-01 --csv > may.csv
-      evscreen trips -n 1 --json
+      evscreen trips --limit 1 --json
     """))
 app.command("charges")(_history_command("charges", """List the charge sessions the journal recorded, the latest first, with totals.
 
