@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -26,6 +31,24 @@ def open_fds(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def cpu_percent_while(pid: int, warm_up: float, seconds: float, work: Callable[[], T]) -> tuple[T, float]:
+    """Run ``work`` (which measures over the same window) and return its result with ``pid``'s CPU,
+    in % of one core, from ``warm_up`` seconds after the start for ``seconds``."""
+    marks: dict[str, float] = {}
+
+    def sample() -> None:
+        time.sleep(warm_up)
+        marks["cpu0"], marks["t0"] = cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        marks["cpu1"], marks["t1"] = cpu_seconds(pid), time.monotonic()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    result = work()
+    sampler.join()
+    return result, (marks["cpu1"] - marks["cpu0"]) / (marks["t1"] - marks["t0"]) * 100
 
 
 def free_port() -> int:

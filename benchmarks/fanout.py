@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_seconds, figure, free_port, percentile, wait_for_port# noqa: E402
+from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port# noqa: E402
 
 INTERVAL = 0.1
 
@@ -111,21 +111,8 @@ def one_run(clients: int, seconds: float, naive: bool) -> tuple[float, float, in
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
-            import threading
-
-            marks: dict[str, float] = {}
-
-            def sample() -> None:  # server CPU over the measuring window only
-                time.sleep(2.0)
-                marks["cpu0"], marks["t0"] = cpu_seconds(proc.pid), time.monotonic()
-                time.sleep(seconds)
-                marks["cpu1"], marks["t1"] = cpu_seconds(proc.pid), time.monotonic()
-
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            delays = measure(f"ws://127.0.0.1:{port}", clients, seconds)
-            sampler.join()
-            cpu = (marks["cpu1"] - marks["cpu0"]) / (marks["t1"] - marks["t0"]) * 100
+            url = f"ws://127.0.0.1:{port}"
+            delays, cpu = cpu_percent_while(proc.pid, 2.0, seconds, lambda: measure(url, clients, seconds))
         finally:
             proc.terminate()
             proc.wait(10)

@@ -1,7 +1,7 @@
 """Run every benchmark and print one table: figure, value, baseline, ratio, target, met.
 
-    python benchmarks/run_all.py            # the full suite (about 6 minutes)
-    python benchmarks/run_all.py --quick    # shorter runs, for a smoke check (about 2 minutes)
+    python benchmarks/run_all.py            # the full suite (about 8 minutes)
+    python benchmarks/run_all.py --quick    # shorter runs, for a smoke check (about 3 minutes)
     python benchmarks/run_all.py --markdown # the table as Markdown, for docs/performance.md
 
 Each benchmark runs as its own process (so one cannot warm or load the next) and prints its
@@ -31,10 +31,12 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("can_ingest.py", [], ["--frames", "150000", "--rate", "0"]),
     ("sensor_to_screen.py", [], ["--changes", "150"]),
     ("fanout.py", ["--seconds", "10"], ["--clients", "10,100", "--seconds", "4"]),
+    ("viss_fanout.py", ["--seconds", "10"], ["--seconds", "4"]),
     ("startup.py", [], ["--runs", "3"]),
     ("soak.py", ["--minutes", "1.5", "--sample", "10"], ["--minutes", "1.05", "--sample", "15"]),
     ("sim_step.py", [], ["--seconds", "120"]),
     ("nmea_throughput.py", [], []),
+    ("mqtt_writes.py", ["--seconds", "60", "--outage", "30"], ["--seconds", "15", "--outage", "10"]),
     ("journal_writes.py", ["--seconds", "120"], ["--seconds", "45"]),
     ("journal_predictions.py", [], ["--seeds", "1"]),
 ]

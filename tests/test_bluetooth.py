@@ -716,6 +716,7 @@ def test_probe_command_over_real_dbus(bluez: FakeBluez) -> None:
     verdict = json.loads(result.stdout)
     assert verdict["ok"] is True and verdict["probe"] == "bluetooth"
     assert verdict["readings"]["connected_device"]["name"] == "Pixel 7"
+    assert verdict["readings"]["malformed_signals"] == 0  # shown to the user; none from a sane bluetoothd
 
 
 def test_probe_command_without_bluetoothd(system_bus: PrivateBus) -> None:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from evscreen.config import default_config_text, key_specs, load_config, secrets_readable_by_others
+from evscreen.config import default_config_text, key_specs, load_config, secrets_readable_by_others, toml_value
 from evscreen.errors import ConfigError
 
 from conftest import evscreen_cmd
@@ -147,6 +149,34 @@ def test_default_config_text_is_valid_and_complete(tmp_path):
     loaded = load_config(write(tmp_path, uncommented), env={})
     assert all(origin == "file" for origin in loaded.origins.values())
     assert load_config(env={}).config == loaded.config
+
+
+HOSTILE_STRINGS = [
+    "line one\nline two", "a\tb", 'say "hi"', "C:\\Users\\me\\", "\\n is not a newline", "\r\n",
+    "".join(chr(c) for c in range(0x20)) + "\x7f", "end with a backslash\\", '"""', "'''", "# not a comment",
+    "x = 1\n[server]\nport = 2", "café, 日本語, 🚗, \u200b, \U0010ffff", "\x1b[31mred\x1b[0m", "",
+]
+
+
+def _read_back(value):
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    return tomllib.loads(f"v = {toml_value(value)}\n")["v"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_STRINGS)
+def test_toml_value_strings_read_back_unchanged(text):
+    assert _read_back(text) == text
+    assert _read_back([text, text]) == [text, text]
+    assert _read_back({text: text}) == {text: text}  # as a key of an inline table too
+    assert "\n" not in toml_value(text)  # one line, as config show and config init need
+
+
+@given(st.text())
+def test_toml_value_any_string_reads_back_unchanged(text):
+    assert _read_back(text) == text
 
 
 def test_secret_file_permissions_warning(tmp_path):

@@ -88,6 +88,31 @@ def test_kona_pcan_dbc_matches_cantools(message: Message, data: st.DataObject) -
     check_frame(KONA_DB, KONA, message, payload, choices=True)
 
 
+CONVERSION_KINDS = {"IdentityConversion": "identity", "LinearIntegerConversion": "int", "LinearConversion": "linear"}
+
+
+def test_cantools_still_lays_out_what_the_spec_reads() -> None:
+    """spec.py reads two private parts of cantools, which is why pyproject bounds its version: each
+    message's codec tree (``_codecs``) and the conversion a NamedSignalConversion wraps
+    (``_conversion``). A cantools that moves them fails here by name; the property tests above
+    would only show wrong values."""
+    for db in (PROJECT_DB, KONA_DB):
+        spec = {m["name"]: m for m in spec_from_cantools(db)["messages"]}
+        for message in db.messages:
+            codecs = message._codecs
+            assert {"signals", "multiplexers"} <= set(codecs), message.name
+            assert {s.name for s in codecs["signals"]} <= {s.name for s in message.signals}, message.name
+            for signal in message.signals:
+                conversion = signal.conversion
+                if signal.choices:
+                    assert type(conversion).__name__ == "NamedSignalConversion", signal.name
+                    conversion = conversion._conversion
+                kind = CONVERSION_KINDS.get(type(conversion).__name__)
+                assert kind is not None, f"{signal.name}: unknown conversion {type(conversion).__name__}"
+                # ...and the spec took it from that object, not from its fallback for unknown ones.
+                assert spec[message.name]["signals"][signal.name]["conv"] == kind, signal.name
+
+
 def test_project_dbc_exercises_every_path() -> None:
     """The project DBC is the decoder's daily use: it must carry each kind of signal."""
     signals = [s for m in PROJECT_DB.messages for s in m.signals]

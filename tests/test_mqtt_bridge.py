@@ -8,16 +8,19 @@ import signal
 import subprocess
 from typing import Any
 
+import can
 import pytest
 from conftest import free_port, recv_until
 from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 from websockets.sync.client import connect
 
+from evscreen.can.dbc.loader import load_database
 from evscreen.mqtt.discovery import SENSORS
 from evscreen.state import build_telemetry, telemetry_paths
 
 PREFIX = "evscreen/car1"
+DB, _ = load_database()
 
 
 def telemetry_seqs(payloads: list[bytes]) -> list[int]:
@@ -81,6 +84,99 @@ def test_state_topics_publish_only_changes(broker: Mosquitto, subscribers: Any, 
     assert watch.payloads(topic) == [b"80", b"90"]
 
 
+def _ready(broker: Mosquitto, subscribers: Any, *topics: str) -> Any:
+    """A subscriber to ``topics`` whose subscription is in place (a retained marker has come back)."""
+    broker.publish("test/ready", "1", "-r")
+    sub = subscribers(broker, *topics, "test/ready")
+    sub.wait_for(lambda m: ("test/ready", b"1") in m)
+    return sub
+
+
+def _car_on_a_silent_can_bus(broker: Mosquitto, live_server: Any, **flags: Any) -> tuple[Any, can.BusABC]:
+    """evscreen on real hardware settings, its only car source a CAN bus (python-can's virtual bus)
+    that stays silent until the test sends a frame on the returned bus."""
+    channel = f"test-mqtt-can-{free_port()}"
+    rt = live_server(**mqtt_flags(broker), **{"simulation.mode": "off", "can.enabled": True,
+                                              "can.interface": "virtual", "can.channel": channel}, **flags)
+    source = next(s for s in rt.runtime.sources if s.name == "can")
+    wait_until(lambda: source.bus is not None, what="the CAN source listening")
+    return rt, can.Bus(interface="virtual", channel=channel)
+
+
+def _send_soc(tx: can.BusABC, soc: float, soh: float) -> None:
+    message = DB.get_message_by_name("BMS_SoC")
+    signals = {sig.name: sig.offset for sig in message.signals} | {"SocDisplay": soc, "SoH": soh}
+    tx.send(can.Message(arbitration_id=message.frame_id, is_extended_id=False,
+                        data=message.encode(signals, strict=False)))
+
+
+def _telemetry(messages: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(p) for t, p in messages if t == f"{PREFIX}/telemetry"]
+
+
+def test_the_first_telemetry_after_a_start_carries_real_values(broker: Mosquitto, subscribers: Any,
+                                                               live_server: Any) -> None:
+    """No empty car at start: telemetry waits until the sources have something to say."""
+    sub = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/settings/charge_limit")
+    _, tx = _car_on_a_silent_can_bus(broker, live_server)
+    try:
+        # The bridge is connected and has published its state (the settings): it has had every
+        # chance to publish telemetry, if it were going to publish any without data.
+        sub.wait_for(lambda m: f"{PREFIX}/state/settings/charge_limit" in {t for t, _ in m})
+        _send_soc(tx, 64.5, 91.0)
+        first = sub.wait_for(_telemetry)[0]
+    finally:
+        tx.shutdown()
+    assert first["seq"] == 1
+    assert first["battery_soc"] == 64.5 and first["battery_soh"] == 91.0
+    assert first["sources"]["can"]["state"] == "live"
+    assert first["speed"] is None  # never sent by the car: unknown, not invented
+
+
+def test_a_source_gone_quiet_keeps_its_last_values_with_their_age(broker: Mosquitto, subscribers: Any,
+                                                                  live_server: Any) -> None:
+    soc, can_bus = f"{PREFIX}/state/battery_soc", f"{PREFIX}/state/connectivity/can_bus"
+    sub = _ready(broker, subscribers, f"{PREFIX}/telemetry", f"{PREFIX}/state/#")
+    _, tx = _car_on_a_silent_can_bus(broker, live_server, **{"can.timeout": 0.3})
+    try:
+        _send_soc(tx, 64.5, 91.0)
+        sub.wait_for(lambda m: (soc, b"64.5") in m)
+    finally:
+        tx.shutdown()  # the car's bus goes quiet
+    stale = sub.wait_for(lambda m: [t for t in _telemetry(m) if t["sources"]["can"]["state"] == "stale"])[0]
+    assert stale["battery_soc"] == 64.5 and stale["sources"]["can"]["age"] >= 0.3
+    sub.wait_for(lambda m: (can_bus, b"false") in m)  # what is known now is published...
+    assert sub.payloads(soc) == [b"64.5"]  # ...and the last known value stays retained
+    assert [t for t, p in sub.messages if t.startswith(f"{PREFIX}/state/") and p == b"null"] == []
+
+
+def test_retained_state_is_never_overwritten_by_null_even_across_a_power_cut(
+        broker: Mosquitto, subscribers: Any, serve_process: Any) -> None:
+    speed, charge_limit = f"{PREFIX}/state/speed", f"{PREFIX}/state/settings/charge_limit"
+    watch = _ready(broker, subscribers, f"{PREFIX}/state/#", f"{PREFIX}/status")
+    env = {f"EVSCREEN_{k.replace('.', '__').upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in mqtt_flags(broker).items()}
+    first = serve_process("--simulation", "on", env=env)
+    watch.wait_for(lambda m: speed in {t for t, _ in m})
+    first.proc.send_signal(signal.SIGKILL)  # the car loses power
+    first.proc.wait(10)
+    watch.wait_for(lambda m: (f"{PREFIX}/status", b"offline") in m)  # the broker noticed (last will)
+    second = serve_process("--simulation", "on", env=env)
+    # The new process republishes every known value after it connects, before and after its
+    # sources deliver: the settings at once, the car's values a moment later.
+    seen = len(watch.messages)
+    watch.wait_for(lambda m: {speed, charge_limit} <= {t for t, _ in m[seen:]})
+    nulls = [t for t, p in watch.messages if t.startswith(f"{PREFIX}/state/") and p == b"null"]
+    assert nulls == []
+    assert isinstance(json.loads(watch.payloads(speed)[-1]), float)
+    # A newcomer (Home Assistant after a restart) gets a real value for every field it asks.
+    late = subscribers(broker, speed, f"{PREFIX}/state/battery_soc")
+    late.wait_for(lambda m: len(m) >= 2)
+    assert all(isinstance(json.loads(p), float) for _, p in late.messages)
+    code, err = second.stop()
+    assert code == 0, err
+
+
 COMMANDS: list[tuple[bytes, dict[str, Any]]] = [
     (b'{"action": "set_drive_mode", "value": "eco", "request_id": "r1"}',
      {"status": "success", "action": "set_drive_mode", "request_id": "r1"}),
@@ -123,6 +219,49 @@ def test_commands_are_answered_on_the_response_topic(broker: Mosquitto, subscrib
         {k: v for k, v in before.items() if k != "drive_mode"}
     assert settings.get("brightness") == before["brightness"] != 3  # the retained one did not run
     assert json.loads(settings.path.read_text())["drive_mode"] == "eco"
+    assert any("ignoring a retained command" in r.getMessage() for r in caplog.records)
+
+
+def _commands_answered(broker: Mosquitto, subscribers: Any, rt: Any) -> Any:
+    responses = _ready(broker, subscribers, f"{PREFIX}/response")
+    wait_until(lambda: rt.runtime.mqtt.connected, what="bridge connected")
+    return responses
+
+
+def _answers_once_this_one_is(responses: Any, request_id: str) -> list[dict[str, Any]]:
+    """Every response up to and including the one to ``request_id`` (commands are answered in order)."""
+    def done(m: list[tuple[str, bytes]]) -> Any:
+        answers = [json.loads(p) for t, p in m if t == f"{PREFIX}/response"]
+        return answers if any(a.get("request_id") == request_id for a in answers) else None
+    return responses.wait_for(done)
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_clearing_a_retained_command_as_documented_gets_no_answer(broker: Mosquitto, subscribers: Any,
+                                                                   live_server: Any, protocol: str) -> None:
+    rt = live_server(**mqtt_flags(broker, protocol=protocol))
+    responses = _commands_answered(broker, subscribers, rt)
+    for flags in (["-r", "-n"], ["-n"]):  # docs/mqtt.md's way to clear one, and a plain empty message
+        subprocess.run(["mosquitto_pub", *broker.client_args(), "-q", "1", "-t", f"{PREFIX}/command", *flags],
+                       check=True, timeout=10)
+    broker.publish(f"{PREFIX}/command", '{"action": "set_drive_mode", "value": "sport", "request_id": "after"}')
+    answers = _answers_once_this_one_is(responses, "after")
+    assert answers == [{"type": "response", "action": "set_drive_mode", "status": "success", "request_id": "after"}]
+
+
+def test_a_command_published_retained_while_connected_is_ignored_with_mqtt5(
+        broker: Mosquitto, subscribers: Any, live_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """MQTT 5 keeps the retain flag as published (the bridge asks for it), so a command someone
+    publishes with -r while the car is online is recognised, not carried out."""
+    rt = live_server(**mqtt_flags(broker, protocol="5"))
+    responses = _commands_answered(broker, subscribers, rt)
+    before = rt.runtime.settings.get("brightness")
+    broker.publish(f"{PREFIX}/command", '{"action": "set_brightness", "value": 3, "request_id": "kept"}', "-r")
+    broker.publish(f"{PREFIX}/command", '{"action": "set_drive_mode", "value": "eco", "request_id": "live"}')
+    answers = _answers_once_this_one_is(responses, "live")
+    assert [a["request_id"] for a in answers] == ["live"]
+    assert rt.runtime.settings.get("brightness") == before != 3
+    assert rt.runtime.settings.get("drive_mode") == "eco"
     assert any("ignoring a retained command" in r.getMessage() for r in caplog.records)
 
 

@@ -1,15 +1,11 @@
-"""The MQTT bridge's parts that need no broker: topics and deadbands, options, backoff, commands,
-Home Assistant discovery and the on-disk outbox."""
+"""The MQTT bridge's parts that need no broker: topics and deadbands, options, backoff, commands and
+Home Assistant discovery (the outbox has tests/test_mqtt_outbox.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +23,9 @@ from evscreen.mqtt.bridge import backoff_delay
 from evscreen.mqtt.commands import answer_command
 from evscreen.mqtt.discovery import RECORD_SENSORS, SENSORS, discovery_messages
 from evscreen.mqtt.options import BridgeOptions, allowed_actions, machine_vehicle_id
-from evscreen.mqtt.outbox import Outbox, _is_corrupt
 from evscreen.mqtt.topics import StateTracker, Topics, encode_value
-from evscreen.settings import SettingsStore
-from evscreen.state import VehicleState, build_telemetry, telemetry_paths
+from evscreen.settings import DEFAULT_SETTINGS, SettingsStore
+from evscreen.state import STATE_PATHS, VehicleState, build_telemetry, telemetry_paths
 
 # --- topics and deadbands ----------------------------------------------------------------------------
 
@@ -53,12 +48,21 @@ def test_state_values_are_json_and_never_empty() -> None:
     assert encode_value("Café") == '"Café"'.encode()
 
 
-def test_first_snapshot_publishes_every_field() -> None:
+def test_first_snapshot_publishes_every_known_field_and_never_null() -> None:
     tracker = StateTracker()
-    telemetry = build_telemetry(VehicleState(), {"charge_limit": 80})
-    first = dict(tracker.changes(telemetry))
-    assert set(first) == set(telemetry_paths())
-    assert list(tracker.changes(telemetry)) == []  # nothing moved
+    # Before any source has delivered, only the settings are known: they go out, and no null that
+    # would overwrite a real value retained from before.
+    settings = {**DEFAULT_SETTINGS, "drive_mode": "eco"}
+    empty = build_telemetry(VehicleState(), {"charge_limit": 80, "drive_mode": "eco"})
+    assert dict(tracker.changes(empty)) == {"settings.charge_limit": 80, "settings.drive_mode": "eco"}
+    # Then every field as its first value arrives.
+    state = VehicleState()
+    state.register_source("t", simulated=True)
+    state.update("t", {path: 1.0 for path in STATE_PATHS})
+    full = build_telemetry(state, settings)
+    assert {path for path, _ in tracker.changes(full)} == set(telemetry_paths()) - {
+        "settings.charge_limit", "settings.drive_mode"}
+    assert list(tracker.changes(full)) == []  # nothing moved
 
 
 def _telemetry(**values: Any) -> dict[str, Any]:
@@ -77,12 +81,48 @@ def test_deadband_holds_small_moves_and_lets_drift_out() -> None:
     assert list(tracker.changes(_telemetry(speed=51.2, **{"gps.latitude": 48.0002}))) == [("gps.latitude", 48.0002)]
 
 
-def test_null_and_type_changes_always_publish() -> None:
+def test_a_value_that_becomes_unknown_keeps_its_last_known_state() -> None:
     tracker = StateTracker(1.0, ["speed", "media.track_title"])
-    list(tracker.changes(_telemetry(speed=10.0, **{"media.track_title": "A"})))
-    assert list(tracker.changes(_telemetry(speed=None, **{"media.track_title": "B"}))) == [
-        ("speed", None), ("media.track_title", "B")]
-    assert list(tracker.changes(_telemetry(speed=10.2, **{"media.track_title": "B"}))) == [("speed", 10.2)]
+    assert list(tracker.changes(_telemetry(speed=10.0, **{"media.track_title": "A"}))) == [
+        ("speed", 10.0), ("media.track_title", "A")]
+    # speed unknown: nothing is published (the retained 10.0 stays); strings publish on any change.
+    assert list(tracker.changes(_telemetry(speed=None, **{"media.track_title": "B"}))) == [("media.track_title", "B")]
+    assert list(tracker.changes(_telemetry(speed=10.2, **{"media.track_title": "B"}))) == []  # within 10.0's band
+    assert list(tracker.changes(_telemetry(speed=12.0, **{"media.track_title": None}))) == [("speed", 12.0)]
+
+
+def test_type_changes_always_publish() -> None:
+    tracker = StateTracker(1.0, ["media.duration"])
+    list(tracker.changes(_telemetry(**{"media.duration": 200})))
+    assert list(tracker.changes(_telemetry(**{"media.duration": "live"}))) == [("media.duration", "live")]
+
+
+def _published(tracker: StateTracker, path: str, readings: list[float]) -> list[float]:
+    return [value for reading in readings for p, value in tracker.changes(_telemetry(**{path: reading}))]
+
+
+def test_a_value_flickering_at_its_resolution_is_published_once() -> None:
+    """ambient_temp at 0.5 degC resolution with a 0.5 degC deadband: 6.0, 6.5, 6.0, 6.5... is one value
+    with a flickering last digit, not a change every few seconds."""
+    tracker = StateTracker(1.0, ["ambient_temp"])
+    assert _published(tracker, "ambient_temp", [6.0, 6.5, 6.0, 6.5, 6.0, 6.5, 6.5, 6.0]) == [6.0]
+    # A real move (beyond the band) gets out, and then the flicker around the new value is quiet too.
+    assert _published(tracker, "ambient_temp", [7.0, 6.5, 7.0, 6.5, 7.0]) == [7.0]
+    assert _published(tracker, "ambient_temp", [6.5, 6.0]) == [6.0]
+
+
+def test_flicker_of_a_scaled_signal_is_not_taken_for_a_move_by_rounding() -> None:
+    # A DBC factor of 0.1: 12 * 0.1 - 7 * 0.1 is 0.5000000000000001, not more than a 0.5 band.
+    tracker = StateTracker(1.0, ["battery_soc"])
+    assert _published(tracker, "battery_soc", [7 * 0.1, 12 * 0.1, 7 * 0.1, 12 * 0.1]) == [7 * 0.1]
+
+
+def test_a_sensor_coarser_than_the_band_still_gets_hysteresis() -> None:
+    """A whole-degree sensor (DHT11) under a 0.5 degC band: its 1 degC steps flicker too; the band
+    widens to the resolution seen, so 21, 22, 21... stays at 21 until the reading reaches 23."""
+    tracker = StateTracker(1.0, ["cabin_temp"])
+    assert _published(tracker, "cabin_temp", [21.0, 22.0, 21.0, 22.0, 21.0]) == [21.0]
+    assert _published(tracker, "cabin_temp", [23.0, 22.0, 23.0]) == [23.0]
 
 
 def test_deadband_zero_publishes_every_change() -> None:
@@ -284,144 +324,6 @@ def test_discovery_templates_render_as_home_assistant_would() -> None:
     mode = next(c for c in by_topic.values() if c.get("device_class") == "enum")
     assert env.from_string(mode["value_template"]).render(value_json=json.loads(encode_value("eco"))) == "eco"
     assert env.from_string(mode["value_template"]).render(value_json=None) == "None"  # HA: unknown
-
-
-# --- outbox ----------------------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def opened(path: Path | None, max_messages: int = 100, max_age: float = 3600.0, clock: Any = None) -> Outbox:
-    box = Outbox(path, max_messages, max_age, **({"clock": clock} if clock else {}))
-    box.open()
-    return box
-
-
-def seqs(box: Outbox) -> list[int]:
-    return [s for s, _ in box.read_after(0, 10**6)]
-
-
-def test_outbox_numbers_stores_and_forgets_in_order(tmp_path: Path) -> None:
-    box = opened(tmp_path / "o.sqlite3")
-    assert [box.append({"n": i}) for i in range(5)] == [1, 2, 3, 4, 5]
-    rows = box.read_after(2, 2)
-    assert [s for s, _ in rows] == [3, 4]
-    assert json.loads(rows[0][1]) == {"n": 2, "seq": 3}
-    box.delete([1, 3, 99])
-    assert seqs(box) == [2, 4, 5] and box.size == 3
-
-
-def test_outbox_is_durable_and_seq_survives_restart(tmp_path: Path) -> None:
-    path = tmp_path / "o.sqlite3"
-    box = opened(path)
-    for i in range(3):
-        box.append({"n": i})
-    box.delete([1, 2, 3])
-    box.append({"n": 3})
-    journal = box._db.execute("PRAGMA journal_mode").fetchone()[0]  # type: ignore[union-attr]
-    sync = box._db.execute("PRAGMA synchronous").fetchone()[0]  # type: ignore[union-attr]
-    assert (journal, sync) == ("wal", 2)  # WAL, synchronous = FULL
-    box.close()
-    again = opened(path)
-    assert seqs(again) == [4] and again.size == 1
-    assert again.append({"n": 4}) == 5  # never reuses a seq, even after the outbox emptied
-
-
-def test_outbox_survives_a_killed_process(tmp_path: Path) -> None:
-    path = tmp_path / "o.sqlite3"
-    code = (
-        "import os, signal, sys; from pathlib import Path; from evscreen.mqtt.outbox import Outbox, _is_corrupt\n"
-        f"box = Outbox(Path({str(path)!r}), 1000, 3600.0); box.open()\n"
-        "for i in range(25): box.append({'n': i})\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == -9, proc.stderr
-    box = opened(path)
-    assert seqs(box) == list(range(1, 26))
-
-
-def test_outbox_count_bound_drops_oldest_counts_and_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="evscreen.mqtt.outbox")
-    box = opened(tmp_path / "o.sqlite3", max_messages=5)
-    for i in range(8):
-        box.append({"n": i})
-    assert seqs(box) == [4, 5, 6, 7, 8]
-    assert box.size == 5 and box.dropped == 3
-    lines = [r.getMessage() for r in caplog.records if "outbox full" in r.getMessage()]
-    assert len(lines) == 1 and "dropped the 1 oldest" in lines[0]  # then rate-limited
-    box.close()
-    assert opened(tmp_path / "o.sqlite3", max_messages=5).dropped == 3  # the count is kept
-
-
-def test_outbox_age_bound(tmp_path: Path) -> None:
-    clock = Clock()
-    box = opened(tmp_path / "o.sqlite3", max_age=60.0, clock=clock)
-    for _ in range(3):
-        box.append({})
-        clock.now += 10
-    clock.now += 45  # the first is now 75 s old, the second 65 s, the third 55 s
-    box.append({})
-    assert seqs(box) == [3, 4] and box.dropped == 2 and box.size == 2
-
-
-def test_messages_stored_before_the_clock_was_set_are_not_aged_out(tmp_path: Path) -> None:
-    clock = Clock()
-    clock.now = 3600.0  # a Raspberry Pi without network after boot: 1970
-    box = opened(tmp_path / "o.sqlite3", max_age=60.0, clock=clock)
-    box.append({})
-    box.append({})
-    clock.now = 1_750_000_000.0  # NTP answered
-    box.append({})
-    assert seqs(box) == [1, 2, 3] and box.dropped == 0
-
-
-def test_corrupt_outbox_is_moved_aside_and_seq_jumps_forward(tmp_path: Path,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "o.sqlite3"
-    path.write_bytes(b"this is not an SQLite database" * 100)
-    clock = Clock()
-    box = opened(path, clock=clock)
-    assert box.durable
-    assert box.append({}) == int(clock.now * 1000) + 1
-    assert list(tmp_path.glob("o.sqlite3.corrupt-*"))
-    assert any("is corrupt" in r.getMessage() for r in caplog.records)
-
-
-def test_unusable_outbox_location_falls_back_to_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    box = opened(blocker / "sub" / "o.sqlite3")
-    assert not box.durable
-    assert box.append({}) == 1
-    assert any("will not survive a restart" in r.getMessage() for r in caplog.records)
-
-
-def test_a_locked_database_is_not_taken_for_a_corrupt_one(tmp_path: Path) -> None:
-    path = tmp_path / "o.sqlite3"
-    opened(path).append({})
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    other = sqlite3.connect(path, isolation_level=None, timeout=0)
-    try:
-        with pytest.raises(sqlite3.OperationalError) as locked:
-            other.execute("BEGIN IMMEDIATE")
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-        other.close()
-    assert not _is_corrupt(locked.value)
-    garbage = tmp_path / "g.sqlite3"
-    garbage.write_bytes(b"x" * 4096)
-    with pytest.raises(sqlite3.DatabaseError) as corrupt:
-        sqlite3.connect(garbage).execute("PRAGMA journal_mode=WAL")
-    assert _is_corrupt(corrupt.value)
 
 
 def test_every_mqtt_key_is_documented() -> None:

@@ -7,7 +7,18 @@ import logging
 
 import pytest
 
+from evscreen.protocol import SETTING_CHECKS
 from evscreen.settings import DEFAULT_SETTINGS, SettingsStore, atomic_write
+from evscreen.sim.vehicle import VehicleModel
+
+
+def test_the_defaults_are_valid_and_the_simulated_car_starts_with_them():
+    assert set(DEFAULT_SETTINGS) == set(SETTING_CHECKS)
+    for name, value in DEFAULT_SETTINGS.items():
+        assert SETTING_CHECKS[name](value) == value, name
+    car = VehicleModel(seed=1)
+    assert (car.drive_mode, car.regen_level, car.charge_limit) == (
+        DEFAULT_SETTINGS["drive_mode"], DEFAULT_SETTINGS["regen_level"], DEFAULT_SETTINGS["charge_limit"])
 
 
 def test_defaults_then_persisted(tmp_path):

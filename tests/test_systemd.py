@@ -109,7 +109,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path, user_mode):
     if not user_mode:
         for needle in ("ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=", "SupplementaryGroups=gpio dialout bluetooth"):
             assert needle in unit
-    path = tmp_path / "evscreen.host.systemd_unit"
+    path = tmp_path / "evscreen.service"
     path.write_text(unit)
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
@@ -126,7 +126,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path, user_mode):
 def test_user_unit_install_writes_and_refuses_overwrite(isolated_dirs):
     first = run("service", "install", "--user")
     assert first.returncode == 0, first.stderr
-    unit = isolated_dirs / "config" / "systemd" / "user" / "evscreen.host.systemd_unit"
+    unit = isolated_dirs / "config" / "systemd" / "user" / "evscreen.service"
     assert unit.is_file() and "Type=notify" in unit.read_text()
     assert "systemctl --user enable --now evscreen" in first.stdout
     again = run("service", "install", "--user")

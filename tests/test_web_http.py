@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 from websockets.sync.client import connect
 
-from conftest import REPO, recv_json
+from conftest import REPO, recv_json, recv_until
+from mqtt_broker import mqtt_flags, wait_until
 from evscreen import __version__
 from evscreen.state import SourceState
 from evscreen.server.web.assets import FILES, etag_matches
@@ -279,3 +280,40 @@ def test_health_schema_is_documented():
     assert "/healthz" in page and "schema/health.json" in page
     for name in HEALTH_SCHEMA["properties"]:
         assert f"`{name}`" in page, name
+
+
+def healthz(rt: Any) -> dict[str, Any]:
+    _, _, body = get(http_url(rt, "/healthz"))
+    report = json.loads(body)
+    jsonschema.validate(report, HEALTH_SCHEMA)
+    return report
+
+
+def test_healthz_counts_commands_carried_out_and_failed(live_server):
+    rt = live_server(**{"simulation.mode": "off"})  # no phone, no simulated player: media commands fail
+    assert healthz(rt)["commands"] == {"ok": 0, "failed": 0}
+    with connect(rt.url) as ws:
+        for message in ('{"action": "set_drive_mode", "value": "eco"}', '{"action": "play_music"}',
+                        "not json{", '{"action": "set_charge_limit", "value": 120}', '{"action": "fly"}'):
+            ws.send(message)
+            recv_until(ws, lambda m: m.get("type") == "response")
+    # The client's mistakes (bad JSON, a value out of range, an unknown action) are not the car's.
+    assert healthz(rt)["commands"] == {"ok": 1, "failed": 1}
+
+
+def test_healthz_shows_the_mqtt_bridges_counters(broker, subscribers, live_server):
+    rt = live_server(**mqtt_flags(broker))
+    bridge = rt.runtime.mqtt
+    responses = subscribers(broker, "evscreen/car1/status", "evscreen/car1/response")
+    responses.wait_for(lambda m: ("evscreen/car1/status", b"online") in m)  # subscribed, and the bridge is up
+    wait_until(lambda: bridge.connected, what="bridge connected")
+    broker.publish("evscreen/car1/command", '{"action": "set_brightness", "value": 40}')
+    responses.wait_for(lambda m: any(t == "evscreen/car1/response" for t, _ in m))
+    mqtt = healthz(rt)["mqtt"]
+    assert (mqtt["connects"], mqtt["commands_answered"], mqtt["outbox_dropped"]) == (1, 1, 0)
+
+    broker.stop()
+    wait_until(lambda: not bridge.connected, what="the bridge to notice the broker is gone")
+    broker.start()  # same port
+    wait_until(lambda: bridge.connected, what="the bridge to reconnect")
+    assert healthz(rt)["mqtt"]["connects"] == 2

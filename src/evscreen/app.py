@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evscreen import __version__
-from evscreen.server import web
+from evscreen.address import host_port
+from evscreen.server import viss, web
 from evscreen.server.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
@@ -42,12 +43,11 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     mqtt: Any = None  # the MqttBridge when [mqtt] enabled = true
     journal: Any = None  # the JournalSink when [journal] enabled = true
+    viss: Any = None  # the VISS endpoint when [viss] enabled = true
 
     @property
     def url(self) -> str:
-        host = self.loaded.config.server.host
-        shown = f"[{host}]" if ":" in host else host
-        return f"{self.server.scheme}://{shown}:{self.server.port}"
+        return f"{self.server.scheme}://{host_port(self.loaded.config.server.host, self.server.port)}"
 
     async def start(self) -> None:
         if self.journal is not None:
@@ -126,6 +126,8 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         journal.on_closed.append(mqtt.publish_record)
     runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt, journal=journal)
     web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    if config.viss.enabled:
+        runtime.viss = viss.install(runtime)  # VISS v2 at /viss on the same port
     return runtime
 
 
@@ -188,6 +190,8 @@ def banner(runtime: Runtime) -> list[str]:
         lines.append(runtime.journal.describe())
     page = runtime.url.replace("ws", "http", 1) + "/"
     lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
+    if runtime.viss is not None:
+        lines.append(f"VISS v2 (COVESA VSS names): {runtime.url}/viss, subprotocol VISSv2")
     return lines
 
 
@@ -223,7 +227,7 @@ async def serve_forever(loaded: LoadedConfig) -> None:
         await runtime.start()
     except OSError as exc:
         raise EvscreenError(
-            f"cannot listen on {loaded.config.server.host}:{loaded.config.server.port}: {exc.strerror or exc}"
+            f"cannot listen on {host_port(loaded.config.server.host, loaded.config.server.port)}: {exc.strerror or exc}"
             " (is another evscreen running? choose another port with --port)"
         ) from None
     for line in banner(runtime):

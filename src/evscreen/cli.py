@@ -17,6 +17,8 @@ from typer.core import TyperCommand
 
 from evscreen import __version__
 from evscreen.errors import EvscreenError, UsageError
+from evscreen.protocol import DEFAULT_SETTINGS
+from evscreen.tools.terminal import literal, print_error, report_error
 
 app = typer.Typer(
     name="evscreen",
@@ -71,12 +73,6 @@ def _load(config_file: Optional[Path], flags: dict[str, Any] | None = None) -> A
     from evscreen.config import load_config
 
     return load_config(config_file, flags=flags)
-
-
-def _err(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True)
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -174,7 +170,7 @@ def send(
     elif response.get("status") == "success":
         typer.echo(f"{action}: ok")
     else:
-        _err(f"{action}: {response.get('error')} ({response.get('code')})")
+        print_error(f"{action}: {response.get('error')} ({response.get('code')})")
     raise typer.Exit(0 if response.get("status") == "success" else 1)
 
 
@@ -322,9 +318,11 @@ def simulate(
                                          help="candump log to write, '-' for stdout (required)."),
     seed: Optional[str] = typer.Option(None, "--seed", metavar="N",
                                        help="Seed of the drive [default: simulation.seed]."),
-    drive_mode: str = typer.Option("normal", "--drive-mode", metavar="MODE", help="eco, normal or sport."),
-    regen_level: str = typer.Option("standard", "--regen-level", metavar="LEVEL", help="off, low, standard or high."),
-    charge_limit: str = typer.Option("80", "--charge-limit", metavar="PERCENT",
+    drive_mode: str = typer.Option(DEFAULT_SETTINGS["drive_mode"], "--drive-mode", metavar="MODE",
+                                   help="eco, normal or sport."),
+    regen_level: str = typer.Option(DEFAULT_SETTINGS["regen_level"], "--regen-level", metavar="LEVEL",
+                                    help="off, low, standard or high."),
+    charge_limit: str = typer.Option(str(DEFAULT_SETTINGS["charge_limit"]), "--charge-limit", metavar="PERCENT",
                                      help="Charging stops at this SoC, 50-100."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
     config_file: Optional[Path] = ConfigOption,
@@ -345,7 +343,7 @@ def simulate(
     try:
         code = run_simulate(output, duration, seed, drive_mode, regen_level, charge_limit, force, config_file)
     except KeyboardInterrupt:
-        _err("interrupted; no log written")
+        print_error("interrupted; no log written")
         code = 130
     raise typer.Exit(code)
 
@@ -421,12 +419,14 @@ def config_show(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{loaded.path}{'' if loaded.file_found else ' (not found: defaults)'}", title_justify="left")
+    title = f"{loaded.path}{'' if loaded.file_found else ' (not found: defaults)'}"
+    table = Table(title=literal(title, "table.title"), title_justify="left")
     table.add_column("key")
     table.add_column("value")
     table.add_column("source")
     for spec, value, origin in rows:
-        table.add_row(spec.path, display_value(spec, value), origin if origin == "default" else f"[bold]{origin}[/]")
+        table.add_row(spec.path, literal(display_value(spec, value)),
+                      literal(origin, "" if origin == "default" else "bold"))
     Console().print(table)
 
 
@@ -501,5 +501,4 @@ def main() -> None:
     except EvscreenError as exc:
         if _debug:
             raise
-        _err(str(exc))
-        sys.exit(exc.exit_code)
+        sys.exit(report_error(exc))

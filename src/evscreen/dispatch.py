@@ -32,14 +32,16 @@ class Dispatcher:
         self.settings = settings
         self.media = media
         self.bluetooth = bluetooth
-        self.counts = {"ok": 0, "error": 0}
+        #: Valid commands since start, carried out ("ok") or not ("failed": no phone, an internal
+        #: error...), from every client; /healthz shows them. Malformed ones are the client's
+        #: business and not counted.
+        self.counts = {"ok": 0, "failed": 0}
 
     async def handle_text(self, message: str | bytes) -> dict[str, Any]:
         """Parse, validate and carry out one client message; always returns exactly one response."""
         try:
             command = parse_command(message)
         except Rejected as exc:
-            self.counts["error"] += 1
             return exc.response()
         return await self.execute(command)
 
@@ -48,13 +50,13 @@ class Dispatcher:
         try:
             await self._carry_out(command)
         except CommandFailed as exc:
-            self.counts["error"] += 1
+            self.counts["failed"] += 1
             return error_response(action, exc.code, str(exc), command.request_id)
         except ValueError as exc:
-            self.counts["error"] += 1
+            self.counts["failed"] += 1
             return error_response(action, ErrorCode.INVALID_VALUE, str(exc), command.request_id)
         except Exception:
-            self.counts["error"] += 1
+            self.counts["failed"] += 1
             log.exception("command %s failed", action)
             return error_response(action, ErrorCode.INTERNAL_ERROR, f"{action} failed inside the server; see its log",
                                   command.request_id)

@@ -22,10 +22,9 @@ def main() -> None:
         try:
             code = can_dump_main(args[1:])
         except EvscreenError as exc:
-            from rich.console import Console
+            from evscreen.tools.terminal import report_error
 
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
-            code = exc.exit_code
+            code = report_error(exc)
         sys.exit(code)
     from evscreen.cli import main as cli_main
 

@@ -188,6 +188,19 @@ SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 SETTING_CHECKS["volume"] = _volume
 
+#: The settings before anyone changes them (each within its domain above): the settings store
+#: starts from these, and the simulated car and ``evscreen simulate`` drive with them.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "charge_limit": 80,
+    "regen_level": "standard",
+    "drive_mode": "normal",
+    "brightness": 80,
+    "light_theme": False,
+    "predictions_on": True,
+    "twin_mode": "3d",
+    "volume": 0.5,
+}
+
 
 # --- parsing -----------------------------------------------------------------------------------
 

@@ -19,20 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evscreen.protocol import SETTING_CHECKS
+from evscreen.protocol import DEFAULT_SETTINGS, SETTING_CHECKS
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "charge_limit": 80,
-    "regen_level": "standard",
-    "drive_mode": "normal",
-    "brightness": 80,
-    "light_theme": False,
-    "predictions_on": True,
-    "twin_mode": "3d",
-    "volume": 0.5,
-}
 
 Listener = Callable[[str, Any], None]
 

@@ -110,9 +110,6 @@ class VehicleState:
         status.detail = detail
         self.version += 1
 
-    def source_names(self) -> list[str]:
-        return list(self._sources)
-
     def source_status(self, name: str) -> SourceStatus:
         return self._sources[name]
 

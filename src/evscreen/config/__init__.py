@@ -13,7 +13,6 @@ from evscreen.config.loader import (
     display_value,
     load_config,
     log_dir,
-    parse_value_text,
     secrets_readable_by_others,
     toml_value,
 )
@@ -32,6 +31,7 @@ from evscreen.config.schema import (
     MqttConfig,
     ServerConfig,
     SimulationConfig,
+    VissConfig,
     key,
     key_specs,
     sections,
@@ -39,8 +39,8 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "KeySpec", "LoadedConfig", "JournalConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
-    "SimulationConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
-    "key_specs", "load_config", "log_dir", "parse_value_text", "secrets_readable_by_others", "sections",
+    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
+    "SimulationConfig", "VissConfig", "data_dir", "default_config_path", "default_config_text", "display_value",
+    "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
     "toml_value",
 ]

@@ -178,11 +178,6 @@ def _parse_env(spec: KeySpec, raw: str, name: str) -> Any:
     return text
 
 
-def parse_value_text(spec: KeySpec, raw: str) -> Any:
-    """Convert a string from the command line to the key's type and check it."""
-    return _check(spec, _parse_env(spec, raw, "command line"), source="command line")
-
-
 def _check(spec: KeySpec, value: Any, *, source: str) -> Any:
     """Return ``value`` if it is allowed for ``spec``, else raise a ConfigError naming the key."""
     tp, optional = _base_type(spec.type)
@@ -274,7 +269,20 @@ def display_value(spec: KeySpec, value: Any) -> str:
     return toml_value(value)
 
 
+#: What a TOML basic string cannot hold as is: the quote, the backslash and the control
+#: characters. Lone surrogates (only undecodable bytes in the environment make them) are not
+#: Unicode scalar values, so no TOML holds them: they are shown escaped all the same.
+_TOML_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _TOML_ESCAPES.get(char) or f"\\u{ord(char):04X}"
+
+
 def toml_value(value: Any) -> str:
+    """``value`` as TOML source that reads back as the same value (the config file's syntax)."""
     if value is None:
         return '""'
     if isinstance(value, bool):
@@ -282,7 +290,7 @@ def toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + _TOML_UNSAFE.sub(_toml_escape, value) + '"'
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -70,6 +70,20 @@ class ServerConfig:
 
 
 @dataclass
+class VissConfig:
+    """The W3C VISS v2 endpoint: the car's data under COVESA VSS names, at /viss on the server's port."""
+
+    enabled: bool = key(True, "Serve VISS v2 at /viss (WebSocket subprotocol VISSv2), with the server's token and TLS.")
+    max_subscriptions: int = key(
+        100, "Most subscriptions one VISS connection may hold; more are refused (403).", min=1, max=10000
+    )
+    min_period: int = key(
+        100, "Shortest timebased period a VISS client may ask for, in ms; change and range filters are checked "
+        "this often.", min=20, max=60000,
+    )
+
+
+@dataclass
 class SimulationConfig:
     """The simulated vehicle used when no real hardware is present."""
 
@@ -246,6 +260,7 @@ class Config:
     """The whole configuration, one attribute per ``[section]`` of the TOML file."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
+    viss: VissConfig = field(default_factory=VissConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     can: CanConfig = field(default_factory=CanConfig)

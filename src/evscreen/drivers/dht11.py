@@ -26,10 +26,10 @@ import sys
 import tempfile
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from evscreen.aio import WorkerThread
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
 
@@ -180,12 +180,9 @@ def captured_stdout() -> Iterator[io.StringIO]:
             log.debug("output of the DHT library: %s", text.getvalue().strip())
 
 
-#: Why the library cannot be used, as ``SourceUnavailable.cause`` (the probe's advice keys on it).
-UNAVAILABLE_CAUSES = ("not_installed", "unsupported_board", "import_failed", "no_pin", "permission",
-                      "gpio_helper", "pin_setup")
-
-
 def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
+    """``cause`` says why the library cannot be used, for the probe's advice: not_installed,
+    unsupported_board, import_failed, no_pin, permission, gpio_helper or pin_setup."""
     first = " ".join(why.strip().split())[:300] or "unknown error"
     exc = SourceUnavailable(f"{model} unavailable: {first}")
     exc.cause = cause  # type: ignore[attr-defined]
@@ -256,18 +253,15 @@ class Dht11Source(Source):
         self.unavailable: str | None = None
         self.unavailable_cause: str | None = None
         self._sensor: Any = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dht11")
+        self._worker = WorkerThread("dht11")
 
     def describe(self) -> str:
         return f"{self.name}: {self.model} on GPIO{self.pin} every {self.interval:g} s (real)"
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
     async def open(self) -> None:
         """Import the library and claim the pin, or raise SourceUnavailable (and report it)."""
         try:
-            self._sensor = await self._call(open_sensor, self.model, self.pin)
+            self._sensor = await self._worker.run(open_sensor, self.model, self.pin)
         except SourceUnavailable as exc:
             if str(exc) != self.unavailable:
                 log.error("%s", exc)
@@ -298,7 +292,7 @@ class Dht11Source(Source):
     async def read_and_publish(self) -> None:
         was_stale = self.sampler.stale
         try:
-            temperature, humidity = await self._call(read_once, self._sensor)
+            temperature, humidity = await self._worker.run(read_once, self._sensor)
         except Exception as exc:  # RuntimeError by design; anything else is a failed read too
             self.sampler.fail(str(exc) or type(exc).__name__)
             reading = None
@@ -323,5 +317,5 @@ class Dht11Source(Source):
     async def close(self) -> None:
         sensor, self._sensor = self._sensor, None
         if sensor is not None:
-            await asyncio.wrap_future(self._executor.submit(release, sensor))
-        self._executor.shutdown(wait=False)
+            await self._worker.run(release, sensor)
+        self._worker.shutdown()

@@ -14,10 +14,10 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from evscreen.aio import WorkerThread
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
 from evscreen.gps.nmea import UNKNOWN_TELEMETRY, Fix, NmeaReader
@@ -94,7 +94,7 @@ class SerialNmeaFeed:
         self.path = path
         self.baud = baud
         self.reader = NmeaReader()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-serial")
+        self._worker = WorkerThread("gps-serial")
         self._port: Any = None
 
     def describe(self) -> str:
@@ -107,16 +107,13 @@ class SerialNmeaFeed:
     def counters(self) -> dict[str, Any]:
         return self.reader.counters.as_dict()
 
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
     async def run(self, sink: FixSink) -> None:
         import serial
 
         delay = BACKOFF_START_S
         while True:
             try:
-                self._port = await self._call(open_serial, self.path, self.baud)
+                self._port = await self._worker.run(open_serial, self.path, self.baud)
             except PortError as exc:
                 sink.offline(exc.problem)
                 await asyncio.sleep(delay)
@@ -140,7 +137,7 @@ class SerialNmeaFeed:
         sentences = self.reader.counters.sentences
         silent_reported = False
         while True:
-            data = await self._call(read_chunk, self._port)
+            data = await self._worker.run(read_chunk, self._port)
             now = time.monotonic()
             fixes = self.reader.feed(data) if data else []
             if not data:
@@ -165,7 +162,7 @@ class SerialNmeaFeed:
         port, self._port = self._port, None
         if port is not None:
             try:
-                await self._call(port.close)
+                await self._worker.run(port.close)
             except Exception:  # closing a vanished device can fail; it is gone either way
                 log.debug("gps: closing %s failed", self.path, exc_info=True)
 
@@ -173,8 +170,8 @@ class SerialNmeaFeed:
         port, self._port = self._port, None
         if port is not None:
             # Queued behind a read in progress (at most READ_TIMEOUT_S), never concurrent with it.
-            await asyncio.wrap_future(self._executor.submit(_quiet_close, port))
-        self._executor.shutdown(wait=False)
+            await self._worker.run(_quiet_close, port)
+        self._worker.shutdown()
 
 
 def _quiet_close(port: Any) -> None:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
+from evscreen.address import host_port
+from evscreen.aio import within
 from evscreen.drivers.gps import BACKOFF_MAX_S, BACKOFF_START_S, SILENCE_S, FixSink, Problem
 from evscreen.gps.gpsd_json import WATCH_COMMAND, GpsdStream
 
@@ -23,8 +25,7 @@ class GpsdFeed:
 
     @property
     def where(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def describe(self) -> str:
         return f"gpsd at {self.where}"
@@ -36,9 +37,7 @@ class GpsdFeed:
         delay = BACKOFF_START_S
         while True:
             try:
-                reader, self._writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S
-                )
+                reader, self._writer = await within(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
             except (OSError, asyncio.TimeoutError) as exc:
                 refused = isinstance(exc, ConnectionRefusedError)
                 reason = "connection refused (is gpsd running?)" if refused else (str(exc) or "timed out")
@@ -63,7 +62,7 @@ class GpsdFeed:
         quiet_reported = False
         while True:
             try:
-                data = await asyncio.wait_for(reader.read(65536), SILENCE_S)
+                data = await within(reader.read(65536), SILENCE_S)
             except asyncio.TimeoutError:
                 if not quiet_reported:
                     quiet_reported = True

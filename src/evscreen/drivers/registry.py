@@ -7,12 +7,12 @@ only to the person who enabled that source.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import itertools
 import os
 from typing import TYPE_CHECKING
 
 from evscreen.errors import SourceUnavailable
+from evscreen.importing import import_string
 
 if TYPE_CHECKING:
     from evscreen.config import Config
@@ -36,12 +36,11 @@ def load_source_class(name: str) -> type[Source]:
         target = SOURCES[name]
     except KeyError:
         raise SourceUnavailable(f"no source named {name!r} (known: {', '.join(SOURCES)})") from None
-    module_name, _, class_name = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        source_class: type[Source] = import_string(target)
     except ImportError as exc:
         raise SourceUnavailable(f"{name} unavailable: {exc}") from None
-    return getattr(module, class_name)
+    return source_class
 
 
 def simulating(config: Config, on_pi: bool) -> bool:

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from evscreen.gps.counters import StreamCounters, by_name
 from evscreen.gps.nmea import Fix
 
 WATCH_COMMAND = b'?WATCH={"enable":true,"json":true}\n'
@@ -26,24 +27,15 @@ ERROR_KINDS = ("bad_json", "too_long", "bad_report")
 
 
 @dataclass
-class GpsdCounters:
-    reports: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    bytes: int = 0
-    fixes: int = 0
+class GpsdCounters(StreamCounters):
+    """What gpsd sent: reports by class, and each kind of line that could not be used."""
 
-    @property
-    def error_total(self) -> int:
-        return sum(self.errors.values())
+    error_kinds = ERROR_KINDS
+
+    reports: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "bytes": self.bytes,
-            "reports": dict(sorted(self.reports.items())),
-            "errors": {kind: self.errors.get(kind, 0) for kind in ERROR_KINDS},
-            "error_total": self.error_total,
-            "fixes": self.fixes,
-        }
+        return {"bytes": self.bytes, "reports": by_name(self.reports), **self.error_report(), "fixes": self.fixes}
 
 
 class BadReport(ValueError):

@@ -28,6 +28,8 @@ from typing import Any
 
 import pynmea2
 
+from evscreen.gps.counters import StreamCounters, by_name
+
 #: NMEA 0183 allows 82 characters; u-blox and SiRF exceed it with NMEA 4.10 and proprietary
 #: sentences, so anything up to this many bytes between ``$`` and the line end is accepted.
 MAX_SENTENCE = 200
@@ -72,32 +74,19 @@ class NmeaError(ValueError):
 
 
 @dataclass
-class NmeaCounters:
+class NmeaCounters(StreamCounters):
     """What went through the reader: good sentences by type, ignored ones, and each kind of error."""
+
+    error_kinds = ERROR_KINDS
 
     sentences: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    bytes: int = 0
     epochs: int = 0
-    fixes: int = 0
-
-    @property
-    def error_total(self) -> int:
-        return sum(self.errors.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "bytes": self.bytes,
-            "sentences": self.sentences,
-            "by_type": dict(sorted(self.by_type.items())),
-            "ignored": dict(sorted(self.ignored.items())),
-            "errors": {kind: self.errors.get(kind, 0) for kind in ERROR_KINDS},
-            "error_total": self.error_total,
-            "epochs": self.epochs,
-            "fixes": self.fixes,
-        }
+        return {"bytes": self.bytes, "sentences": self.sentences, "by_type": by_name(self.by_type),
+                "ignored": by_name(self.ignored), **self.error_report(), "epochs": self.epochs, "fixes": self.fixes}
 
 
 # --- framing -----------------------------------------------------------------------------------

@@ -47,9 +47,6 @@ class Notifier:
     def ready(self, status: str) -> None:
         self.notify("READY=1", f"STATUS={status}")
 
-    def status(self, status: str) -> None:
-        self.notify(f"STATUS={status}")
-
     def stopping(self) -> None:
         self.notify("STOPPING=1", "STATUS=shutting down")
 

@@ -88,8 +88,8 @@ def plan(user_mode: bool) -> UnitPlan:
     if user_mode:
         import platformdirs
 
-        path = Path(platformdirs.user_config_dir("systemd")) / "user" / "evscreen.host.systemd_unit"
+        path = Path(platformdirs.user_config_dir("systemd")) / "user" / "evscreen.service"
     else:
-        path = SYSTEM_UNIT_DIR / "evscreen.host.systemd_unit"
+        path = SYSTEM_UNIT_DIR / "evscreen.service"
     return UnitPlan(path, unit_text(user_mode=user_mode, user=user, exec_cmd=exec_start(), writable=writable),
                     user_mode, tuple(writable))

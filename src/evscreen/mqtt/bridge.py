@@ -2,15 +2,19 @@
 
 Three flows share one connection at a time:
 
-- telemetry: every ``publish_interval`` a telemetry message is numbered (``seq``) and stored in the
-  on-disk outbox; a sender publishes the outbox in ``seq`` order (QoS 1) with a small window in
-  flight and deletes what the broker acknowledged. While the broker is unreachable the outbox
-  just grows (within its bounds); after a reconnect the backlog goes out in order first.
-- state: retained ``<prefix>/state/...`` topics, published when a value moved beyond its deadband
-  (all of them after each connect). They and command responses never wait behind the backlog:
-  the telemetry window is far smaller than what paho lets fly, so they are sent right away.
+- telemetry: once the sources have something to say, every ``publish_interval`` a telemetry
+  message is numbered (``seq``) and put in the outbox (memory first, disk only for what the broker
+  does not acknowledge promptly); a sender publishes the outbox in ``seq`` order (QoS 1) with a
+  small window in flight and forgets what the broker acknowledged. While the broker is
+  unreachable the outbox grows on disk (within its bounds); after a reconnect the backlog goes out
+  in order first.
+- state: retained ``<prefix>/state/...`` topics, published when a known value moved beyond its
+  deadband (all known ones after each connect; never ``null``). They and command responses never
+  wait behind the backlog: the telemetry window is far smaller than what paho lets fly, so they
+  are sent right away.
 - commands: ``<prefix>/command`` through the WebSocket protocol's parser and dispatcher, answered
-  on ``<prefix>/response``.
+  on ``<prefix>/response``. Retained commands and empty payloads (clearing a retained one) are
+  ignored.
 
 Connecting, reconnecting (exponential backoff with jitter) and all broker I/O happen off the
 screen's path: nothing here is awaited by the WebSocket server.
@@ -27,17 +31,18 @@ import random
 from pathlib import Path
 from typing import Any
 
+from evscreen.aio import within
 from evscreen.config import MqttConfig, data_dir
 from evscreen.dispatch import Dispatcher
 from evscreen.mqtt.commands import answer_command
 from evscreen.mqtt.connection import MAX_INFLIGHT, ConnectFailed, Message, MqttConnection, NotConnected, Will
 from evscreen.mqtt.discovery import discovery_messages
 from evscreen.mqtt.options import BridgeOptions
-from evscreen.mqtt.outbox import AsyncOutbox, Outbox
+from evscreen.mqtt.outbox import Outbox
 from evscreen.mqtt.topics import StateTracker, encode_value
 from evscreen.protocol import ErrorCode, error_response
 from evscreen.settings import SettingsStore
-from evscreen.state import VehicleState, build_telemetry
+from evscreen.state import SourceState, VehicleState, build_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,11 @@ FLUSH_TIMEOUT = 3.0
 FLAPPING_SECONDS = 30.0
 #: Commands waiting to be carried out; more than this are answered ``rate_limited``.
 COMMAND_QUEUE = 32
+#: Seconds after start that telemetry waits for the slowest source's first data (once another
+#: source has delivered); a source still silent then shows as ``starting`` in it.
+SOURCES_GRACE = 10.0
+#: Seconds between two looks at the sources while waiting for them.
+SOURCES_POLL = 0.05
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -81,11 +91,14 @@ class MqttBridge:
         self.dispatcher = dispatcher
         self.connection = self.options.connection_settings()
         path = outbox_path if outbox_path is not None else data_dir() / OUTBOX_FILE
-        self.outbox = AsyncOutbox(Outbox(path, config.outbox_max_messages, config.outbox_max_age_hours * 3600.0))
+        self.outbox = Outbox(path, config.outbox_max_messages, config.outbox_max_age_hours * 3600.0,
+                             interval=config.publish_interval)
         #: "stopped", "connecting", "connected" or "disconnected" (waiting to retry).
         self.connection_state = "stopped"
         #: Why the last connection attempt failed or the last connection ended; None while connected.
         self.last_error: str | None = None
+        #: Connections made since start (so reconnects are ``connects - 1``) and commands answered,
+        #: shown in /healthz.
         self.connects = 0
         self.commands_answered = 0
         self._conn: MqttConnection | None = None
@@ -95,7 +108,6 @@ class MqttBridge:
         self._state_wake = asyncio.Event()  # a setting changed: publish state now
         self._drained = asyncio.Event()
         self._inflight: dict[int, int] = {}  # message id -> seq, this connection's telemetry
-        self._acked: list[int] = []  # seqs acknowledged and not yet deleted from the outbox
         self._waiters: dict[int, asyncio.Future[str | None]] = {}
         self._commands: asyncio.Queue[Message] = asyncio.Queue(COMMAND_QUEUE)
         self._rng = random.Random()
@@ -114,10 +126,6 @@ class MqttBridge:
     def outbox_size(self) -> int:
         return self.outbox.size
 
-    @property
-    def outbox_dropped(self) -> int:
-        return self.outbox.dropped
-
     def health(self) -> dict[str, Any]:
         return {
             "state": self.connection_state,
@@ -125,8 +133,11 @@ class MqttBridge:
             "last_error": self.last_error,
             "outbox_size": self.outbox.size,
             "outbox_dropped": self.outbox.dropped,
-            "outbox_durable": self.outbox.sync.durable,
+            "outbox_durable": self.outbox.durable,
+            "outbox_written": self.outbox.written,
             "last_seq": self.outbox.last_seq,
+            "connects": self.connects,
+            "commands_answered": self.commands_answered,
         }
 
     def describe(self) -> str:
@@ -145,6 +156,7 @@ class MqttBridge:
         self._stopping = False
         self._tasks = [
             asyncio.create_task(self._produce_telemetry(), name="mqtt-telemetry"),
+            asyncio.create_task(self.outbox.run_spills(), name="mqtt-spill"),
             asyncio.create_task(self._keep_connected(), name="mqtt-connection"),
         ]
 
@@ -153,9 +165,10 @@ class MqttBridge:
         if not self._tasks:
             return
         self._stopping = True
-        producer, keeper = self._tasks
+        producer, spiller, keeper = self._tasks
         producer.cancel()
-        await asyncio.gather(producer, return_exceptions=True)
+        spiller.cancel()  # what is left goes to disk in one batch when the outbox closes
+        await asyncio.gather(producer, spiller, return_exceptions=True)
         conn = self._conn
         if conn is not None and conn.is_open and conn.closed is not None:
             self._wake.set()
@@ -164,10 +177,10 @@ class MqttBridge:
             await asyncio.wait(waits, timeout=FLUSH_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
             drained.cancel()
             if self.outbox.size:
-                log.info("MQTT: %d telemetry message(s) not acknowledged yet stay in the outbox for the next start",
+                log.info("MQTT: %d telemetry message(s) not acknowledged yet are kept on disk for the next start",
                          self.outbox.size)
             with contextlib.suppress(NotConnected, asyncio.TimeoutError):
-                await asyncio.wait_for(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
+                await within(self._publish_and_wait(conn, self.topics.status, b"offline", retain=True), 1.0)
             await conn.disconnect()
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
@@ -257,7 +270,9 @@ class MqttBridge:
         assert conn.closed is not None
         self._inflight.clear()
         try:
-            await conn.subscribe(self.topics.command, 1)
+            # MQTT 5: keep the retain flag as published, so a command published retained while we
+            # are subscribed is recognised too (3.1.1 brokers clear it on live delivery).
+            await conn.subscribe(self.topics.command, 1, retain_as_published=True)
             if self.config.homeassistant:
                 await conn.subscribe(f"{self.config.homeassistant_prefix}/status", 1)
             conn.publish(self.topics.status, b"online", 1, retain=True)
@@ -291,6 +306,8 @@ class MqttBridge:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if not self._stopping:  # (a stop closes the outbox, which does the same)
+                await self.outbox.connection_ended()
 
     def _on_published(self, conn: MqttConnection, mid: int, failure: str | None) -> None:
         if conn is not self._conn:
@@ -303,7 +320,7 @@ class MqttBridge:
             return
         if failure is not None:
             log.error("MQTT: the broker refused telemetry seq %d (%s); dropped", seq, failure)
-        self._acked.append(seq)
+        self.outbox.acknowledged(seq)
         self._wake.set()
 
     async def _publish_and_wait(self, conn: MqttConnection, topic: str, payload: bytes, *, retain: bool) -> None:
@@ -314,7 +331,9 @@ class MqttBridge:
     # -- telemetry ----------------------------------------------------------------------------------------
 
     async def _produce_telemetry(self) -> None:
-        """Every publish_interval, number a telemetry message and store it in the outbox."""
+        """Once the sources have spoken, every publish_interval number a telemetry message and put it
+        in the outbox (which never waits for the disk)."""
+        await self._wait_for_sources()
         loop = asyncio.get_running_loop()
         interval = self.config.publish_interval
         next_tick = loop.time()
@@ -323,36 +342,52 @@ class MqttBridge:
             try:
                 message = build_telemetry(self.state, self.settings.values)
                 message["vehicle_id"] = self.options.vehicle_id
-                await self.outbox.append(message)
+                self.outbox.add(message)
                 failing = None
-            except Exception as exc:  # a full disk must not stop the car's screen
+            except Exception as exc:  # a bug must not stop the car's screen
                 if str(exc) != failing:
-                    log.error("MQTT: cannot store telemetry in the outbox: %s", exc)
+                    log.exception("MQTT: cannot queue telemetry")
                     failing = str(exc)
             self._wake.set()
             next_tick += interval
             delay = next_tick - loop.time()
-            if delay < 0:  # fell behind (a stalled disk): skip the missed ticks, do not burst
+            if delay < 0:  # fell behind (a stalled machine): skip the missed ticks, do not burst
                 next_tick = loop.time()
                 delay = 0.0
             await asyncio.sleep(delay)
 
+    async def _wait_for_sources(self) -> None:
+        """Return once a source has delivered data and every source has delivered (or failed), or
+        SOURCES_GRACE seconds after start: telemetry full of nulls says nothing about the car."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SOURCES_GRACE
+        told = False
+        while True:
+            sources = self.state.describe_sources().values()
+            delivered = any(s["age"] is not None for s in sources)
+            waiting = any(s["state"] == SourceState.STARTING for s in sources)
+            late = loop.time() >= deadline
+            if delivered and (not waiting or late):
+                log.debug("MQTT: the sources have delivered; telemetry starts")
+                return
+            if late and not told:
+                log.info("MQTT: no source has delivered data yet; telemetry starts with the first data "
+                         "(state topics with the settings go out meanwhile)")
+                told = True
+            await asyncio.sleep(SOURCES_POLL if not late else 10 * SOURCES_POLL)
+
     async def _send_outbox(self, conn: MqttConnection) -> None:
-        """Publish the outbox in seq order, a window at a time, and forget what the broker acknowledged."""
+        """Publish the outbox in seq order, a window at a time; acknowledgements arrive in _on_published."""
         last_sent = 0
         # Half of what may fly stays free for live messages (state, responses).
         window = max(1, min(TELEMETRY_WINDOW, min(self._max_inflight, conn.receive_maximum or MAX_INFLIGHT) // 2))
         while True:
             self._wake.clear()
-            progressed = False
-            if self._acked:
-                batch, self._acked = self._acked, []
-                await self.outbox.delete(batch)
-                progressed = True
             room = window - len(self._inflight)
-            exhausted = False  # everything stored has been sent
+            sent = 0
+            exhausted = False  # everything waiting has been sent
             if room > 0:
-                rows = await self.outbox.read_after(last_sent, room)
+                rows = await self.outbox.take(last_sent, room)
                 for seq, payload in rows:
                     try:
                         mid = conn.publish(self.topics.telemetry, payload, 1)
@@ -360,13 +395,15 @@ class MqttBridge:
                         return
                     self._inflight[mid] = seq
                     last_sent = seq
-                progressed = progressed or bool(rows)
-                exhausted = len(rows) < room
-            if exhausted and not self._inflight and not self._acked:
+                sent = len(rows)
+                exhausted = sent < room
+            idle = exhausted and not self._inflight
+            await self.outbox.flush_deletes(force=idle)
+            if idle:
                 self._drained.set()
             else:
                 self._drained.clear()
-            if not progressed:
+            if not sent:
                 await self._wake.wait()
 
     # -- state topics -------------------------------------------------------------------------------------
@@ -383,7 +420,7 @@ class MqttBridge:
                 except NotConnected:
                     return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._state_wake.wait(), interval)
+                await within(self._state_wake.wait(), interval)
 
     def publish_record(self, kind: str, record: dict[str, Any]) -> None:
         """The journal's last closed ``trip`` or ``charge``, retained: now if connected, else on connecting."""
@@ -403,6 +440,10 @@ class MqttBridge:
 
     def _on_message(self, conn: MqttConnection, message: Message) -> None:
         if message.topic == self.topics.command:
+            if not message.payload:
+                # Not a command: what a client sends to clear a retained command (-r -n).
+                log.debug("MQTT: empty message on %s ignored", message.topic)
+                return
             if message.retain:
                 # A retained command would be carried out again after every reconnect.
                 if not self._warned_retained:

@@ -27,6 +27,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from evscreen.address import host_port
+from evscreen.aio import within
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,7 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
 
     def describe(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host_port(self.host, self.port)}"
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class MqttConnection:
             raise _explain_connect_error(exc, s) from None
         client.loop_start()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._connack), s.connect_timeout)
+            return await within(asyncio.shield(self._connack), s.connect_timeout)
         except asyncio.TimeoutError:
             await self.disconnect()
             raise ConnectFailed(
@@ -255,17 +258,25 @@ class MqttConnection:
             raise NotConnected(paho.error_string(info.rc))
         return info.mid
 
-    async def subscribe(self, topic: str, qos: int = 1) -> int:
-        """Subscribe and wait for the broker's answer; returns the granted QoS."""
+    async def subscribe(self, topic: str, qos: int = 1, *, retain_as_published: bool = False) -> int:
+        """Subscribe and wait for the broker's answer; returns the granted QoS.
+
+        ``retain_as_published`` (MQTT 5 only): messages keep the retain flag their publisher set, also
+        when delivered live. Without it (and always with MQTT 3.1.1) the broker sets the flag only on
+        retained messages sent because of the subscription itself."""
         client = self._client
         if client is None or not self.is_open or self._loop is None:
             raise NotConnected("not connected to the broker")
-        rc, mid = client.subscribe(topic, qos)
+        if self.settings.protocol == "5":
+            options = SubscribeOptions(qos=qos, retainAsPublished=retain_as_published)
+            rc, mid = client.subscribe(topic, options=options)
+        else:
+            rc, mid = client.subscribe(topic, qos)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise NotConnected(paho.error_string(rc))
         fut = self._subscriptions.setdefault(mid, self._loop.create_future())
         try:
-            codes = await asyncio.wait_for(asyncio.shield(fut), self.settings.connect_timeout)
+            codes = await within(asyncio.shield(fut), self.settings.connect_timeout)
         finally:
             self._subscriptions.pop(mid, None)
         if not codes or codes[0] >= 0x80:

@@ -1,9 +1,17 @@
 """Topic names and the per-field state topics with their deadbands (pure: no I/O).
 
 The retained ``<prefix>/state/<field>/<subfield>`` topics are the layout OVMS and TeslaMate users
-know. A value is published again only when it moved beyond its field's deadband since the value
-last *published* (so a slow drift still gets out once it adds up), which keeps a metered cellular
-link quiet while the car is parked.
+know. They hold the last *known* value: ``null`` is never published, so a value no source has
+delivered yet is simply absent, and one that went stale or unknown keeps its last real value (the
+telemetry's ``sources`` says how old it is).
+
+A number is published again only when it moved *more than* its field's deadband away from the value
+last published (so a slow drift still gets out once it adds up), which keeps a metered cellular link
+quiet while the car is parked. That is a deadband with hysteresis: the published value stays put
+while readings wander anywhere within the band around it, edges included, and the band is never
+narrower than one step of the value's own resolution (the smallest step seen between two readings).
+A sensor whose last digit flickers between two steps (6.0, 6.5, 6.0... with a 0.5 band, or 21, 22,
+21... from a whole-degree sensor) therefore publishes once, not at every flicker.
 """
 
 from __future__ import annotations
@@ -102,6 +110,10 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+#: Differences within this fraction of a band are rounding (0.1 * 12 - 0.1 * 7 is 0.5000000000000001).
+_ROUNDING = 1e-6
+
+
 class StateTracker:
     """Remembers what was last published per field and says what to publish now."""
 
@@ -109,21 +121,40 @@ class StateTracker:
         self.scale = deadband_scale
         self.paths = telemetry_paths() if paths is None else paths
         self._published: dict[str, Any] = {}
+        self._last_reading: dict[str, float] = {}
+        self._resolution: dict[str, float] = {}  # smallest step seen between two readings
 
     def deadband(self, path: str) -> float:
-        return DEADBANDS.get(path, 0.0) * self.scale
+        """The band a number must move beyond: the field's, scaled, and at least its resolution."""
+        band = DEADBANDS.get(path, 0.0) * self.scale
+        return max(band, self._resolution.get(path, 0.0)) if band > 0 else 0.0
 
     def changes(self, telemetry: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-        """``(path, value)`` for each field to publish; the first call yields every field."""
+        """``(path, value)`` for each field to publish; the first call yields every known field.
+        ``None`` (not known) is never yielded: the topic keeps its last known value."""
         for path in self.paths:
             value = leaf(telemetry, path)
+            if value is None:
+                continue
+            if _is_number(value):
+                self._learn_resolution(path, float(value))
             if path in self._published and not self._moved(path, self._published[path], value):
                 continue
             self._published[path] = value
             yield path, value
 
+    def _learn_resolution(self, path: str, value: float) -> None:
+        last = self._last_reading.get(path)
+        self._last_reading[path] = value
+        band = DEADBANDS.get(path, 0.0) * self.scale
+        if last is None or band <= 0:
+            return
+        step = abs(value - last)
+        if step > band * _ROUNDING and step < self._resolution.get(path, math.inf):
+            self._resolution[path] = step
+
     def _moved(self, path: str, old: Any, new: Any) -> bool:
         if _is_number(old) and _is_number(new):
             band = self.deadband(path)
-            return abs(new - old) >= band if band > 0 else new != old
+            return abs(new - old) > band * (1 + _ROUNDING) if band > 0 else new != old
         return type(old) is not type(new) or old != new

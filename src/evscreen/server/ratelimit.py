@@ -1,4 +1,4 @@
-"""A token bucket: ``rate`` events per second sustained, ``burst`` at once (pure)."""
+"""Per-connection request limits: a token bucket, and strikes for clients that keep flooding (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    __slots__ = ("rate", "burst", "tokens", "updated", "clock")
+    __slots__ = ("burst", "clock", "rate", "tokens", "updated")
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -27,3 +27,28 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class FloodGuard:
+    """A connection's requests: allowed by a token bucket; once refused more than ``2 × burst``
+    times within ``window`` seconds, the client is flooding and should be disconnected."""
+
+    ALLOW, REFUSE, DISCONNECT = "allow", "refuse", "disconnect"
+
+    def __init__(self, rate: float, burst: int, window: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bucket = TokenBucket(rate, burst, clock)
+        self.limit = 2 * burst
+        self.window = window
+        self.clock = clock
+        self.strikes = 0
+        self.window_start = clock()
+
+    def check(self) -> str:
+        if self.bucket.allow():
+            return self.ALLOW
+        now = self.clock()
+        if now - self.window_start > self.window:
+            self.strikes, self.window_start = 0, now
+        self.strikes += 1
+        return self.DISCONNECT if self.strikes > self.limit else self.REFUSE

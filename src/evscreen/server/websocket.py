@@ -7,7 +7,8 @@ client that stops reading delays and costs no one but itself (its socket buffer 
 once it has not drained for ``stall_timeout`` seconds the ticker disconnects it.
 
 Before the upgrade, every request passes the checks in ``request_checks`` (connection limit,
-token, origin); plain HTTP requests are answered from ``http_routes``.
+token, origin); plain HTTP requests are answered from ``http_routes``. Other WebSocket endpoints on
+the same port (VISS at ``/viss``) are ``ws_routes``; every other path is the screen's protocol.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import json
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from evscreen.server.access import origin_allowed, presented_token, token_matches
 from evscreen.config import ServerConfig
@@ -32,7 +35,7 @@ from evscreen.dispatch import Dispatcher
 from evscreen.errors import ConfigError
 from evscreen.host.logthrottle import ThrottledLog
 from evscreen.protocol import ErrorCode, Rejected, error_response, parse_command
-from evscreen.server.ratelimit import TokenBucket
+from evscreen.server.ratelimit import FloodGuard
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState, build_telemetry
 
@@ -51,6 +54,18 @@ STRIKES_WINDOW_S = 10.0
 
 def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class WebSocketRoute:
+    """A WebSocket endpoint other than the screen's, at its own path on the same port."""
+
+    handler: Callable[[ServerConnection], Awaitable[None]]
+    #: The subprotocol clients must offer (and get), or None.
+    subprotocol: str | None = None
+    #: Clients may upgrade without the token and present it in each message instead (VISS's
+    #: ``authorization``); a wrong token at the upgrade is still refused.
+    token_in_messages: bool = False
 
 
 class Client:
@@ -99,6 +114,8 @@ class TelemetryServer:
         ]
         #: Plain HTTP (non-upgrade) GET routes served on the same port: path -> handler.
         self.http_routes: dict[str, Callable[[ServerConnection, Request], Response]] = {}
+        #: WebSocket endpoints other than the screen's: path -> route.
+        self.ws_routes: dict[str, WebSocketRoute] = {}
 
     @property
     def port(self) -> int:
@@ -125,6 +142,7 @@ class TelemetryServer:
             close_timeout=2,
             server_header=None,
             process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
         )
         self._ticker = asyncio.create_task(self._tick_forever(), name="telemetry-ticker")
 
@@ -212,6 +230,12 @@ class TelemetryServer:
                     HTTPStatus.NOT_FOUND, "Not found. This is evscreen's WebSocket server: connect with a ws:// URL.\n"
                 )
             return handler(connection, request)
+        route = self.ws_routes.get(urlsplit(request.path).path)
+        if route is not None and route.subprotocol is not None and route.subprotocol not in _offered(request):
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST, f"This endpoint speaks the WebSocket subprotocol {route.subprotocol}: offer it "
+                f"(Sec-WebSocket-Protocol: {route.subprotocol}).\n"
+            )
         for check in self.request_checks:
             refusal = check(connection, request)
             if refusal is not None:
@@ -231,6 +255,9 @@ class TelemetryServer:
             return None
         presented = presented_token(request.headers.get("Authorization"), request.path)
         if token_matches(self.token, presented):
+            return None
+        route = self.ws_routes.get(urlsplit(request.path).path)
+        if presented is None and route is not None and route.token_in_messages:
             return None
         self.refused["unauthorized"] += 1
         # Never log the presented value: it may be a real token mistyped by one character.
@@ -252,12 +279,17 @@ class TelemetryServer:
                                   _peer(connection), origin[:100])
         return connection.respond(HTTPStatus.FORBIDDEN, "This origin may not connect (see server.allowed_origins).\n")
 
+    def _select_subprotocol(self, connection: ServerConnection, offered: object) -> Subprotocol | None:
+        route = self.ws_routes.get(urlsplit(connection.request.path).path) if connection.request else None
+        return Subprotocol(route.subprotocol) if route is not None and route.subprotocol else None
+
     # -- a connection ------------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         try:
-            await self._serve_client(ws)
+            route = self.ws_routes.get(urlsplit(ws.request.path).path) if ws.request else None
+            await (route.handler(ws) if route is not None else self._serve_client(ws))
         finally:
             self.connections -= 1
 
@@ -271,22 +303,17 @@ class TelemetryServer:
         except ConnectionClosed:
             return
         self.clients.add(client)
-        bucket = TokenBucket(self.config.command_rate, self.config.command_burst)
-        loop = asyncio.get_running_loop()
-        strikes, window_start = 0, loop.time()
+        guard = FloodGuard(self.config.command_rate, self.config.command_burst, STRIKES_WINDOW_S)
         try:
             async for message in ws:
-                if bucket.allow():
+                verdict = guard.check()
+                if verdict == guard.ALLOW:
                     response = await self.dispatcher.handle_text(message)
+                elif verdict == guard.DISCONNECT:
+                    log.warning("screen %s kept flooding after rate_limited errors; disconnecting it", peer)
+                    await ws.close(POLICY_VIOLATION, "command flood")
+                    break
                 else:
-                    now = loop.time()
-                    if now - window_start > STRIKES_WINDOW_S:
-                        strikes, window_start = 0, now
-                    strikes += 1
-                    if strikes > 2 * self.config.command_burst:
-                        log.warning("screen %s kept flooding after rate_limited errors; disconnecting it", peer)
-                        await ws.close(POLICY_VIOLATION, "command flood")
-                        break
                     response = _rate_limited(message, self.config.command_rate)
                 await ws.send(dumps(response))
                 # A client sending a burst must not starve the ticker and the other clients.
@@ -307,6 +334,11 @@ def _rate_limited(message: str | bytes, rate: float) -> dict[str, Any]:
         action, request_id = exc.action, exc.request_id
     return error_response(action, ErrorCode.RATE_LIMITED, f"more than {rate:g} commands per second; slow down",
                           request_id)
+
+
+def _offered(request: Request) -> list[str]:
+    """The subprotocols a WebSocket upgrade request offers."""
+    return [name.strip() for value in request.headers.get_all("Sec-WebSocket-Protocol") for name in value.split(",")]
 
 
 def _limit_send_buffer(ws: ServerConnection) -> None:

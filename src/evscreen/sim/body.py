@@ -61,11 +61,6 @@ def road_load(body: BodyParams, speed_ms: float, grade: float, rho: float) -> Ro
     return RoadLoad(aero, rolling, weight * math.sin(theta))
 
 
-def wheel_omega(body: BodyParams, speed_ms: float) -> float:
-    """Wheel angular speed in rad/s."""
-    return speed_ms / body.wheel_radius_m
-
-
 def motor_rpm_for(body: BodyParams, wheel_speed_ms: float) -> float:
     """Motor speed for a wheel (circumferential) speed: wheel rpm times the reduction ratio."""
     return wheel_speed_ms / body.wheel_radius_m * body.gear_ratio * 60.0 / (2.0 * math.pi)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evscreen.protocol import DEFAULT_SETTINGS
 from evscreen.sim import driver
 from evscreen.sim.battery import Battery, PackParams
 from evscreen.sim.body import BodyParams, air_density, atmospheric_pressure_psi, motor_rpm_for, road_load
@@ -161,9 +162,9 @@ class VehicleModel:
         self.body = body or BodyParams()
         self.motor = motor or MotorParams()
         self.cabin_set_point = cabin_set_point
-        self.drive_mode = "normal"
-        self.regen_level = "standard"
-        self.charge_limit = 80
+        self.drive_mode: str = DEFAULT_SETTINGS["drive_mode"]
+        self.regen_level: str = DEFAULT_SETTINGS["regen_level"]
+        self.charge_limit: int = DEFAULT_SETTINGS["charge_limit"]
         self.weather = Weather.from_rng(rng)
         ambient = self.weather.temp_c
         start_soc = rng.uniform(70.0, 90.0)

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from evscreen.errors import ServerUnreachable
 from evscreen.tools.client import telemetry_stream
+from evscreen.tools.terminal import literal
 
 UNITS = {
     "speed": "km/h", "wheel_speed": "km/h", "speed_gps": "km/h", "range_km": "km", "battery_soc": "%",
@@ -46,12 +47,13 @@ def _header(message: dict[str, Any], url: str) -> Text:
 
 
 def _group(name: str, values: dict[str, Any]) -> Table:
-    table = Table(title=name, title_justify="left", title_style="bold", show_header=False, box=None,
-                  padding=(0, 1), pad_edge=False)
+    # min_width: a group whose values are narrower than its name still shows the whole name.
+    table = Table(title=literal(name, "table.title"), title_justify="left", title_style="bold", show_header=False,
+                  box=None, min_width=len(name), padding=(0, 1), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True, overflow="ellipsis", max_width=MAX_VALUE_WIDTH)
     for k, v in values.items():
-        table.add_row(k, _fmt(k, v))
+        table.add_row(literal(k), _fmt(k, v))
     return table
 
 
@@ -68,7 +70,7 @@ def render(message: dict[str, Any], url: str) -> Group:
     for i in range(0, len(scalars), 2):
         cells: list[Any] = []
         for k, v in scalars[i:i + 2]:
-            cells += [k, _fmt(k, v)]
+            cells += [literal(k), _fmt(k, v)]
         main.add_row(*cells)
     groups = Columns([_group(k, v) for k, v in message.items() if isinstance(v, dict) and k != "sources"],
                      padding=(1, 4))

@@ -62,10 +62,6 @@ def message_source(index: int, message: MessageSpec, nbytes: int | None = None, 
     return _Generator(message, length, choices, function_name(index, nbytes, choices)).function(guard)
 
 
-def choice_tables(message: MessageSpec) -> dict[str, dict[int, str]]:
-    return {name: s["choices"] for name, s in message["signals"].items() if s["choices"]}
-
-
 class _Generator:
     def __init__(self, message: MessageSpec, nbytes: int, choices: bool, name: str) -> None:
         self.name = name

@@ -23,9 +23,6 @@ from evscreen.can.dbc import codegen
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.spec import DbcSpec, MessageSpec, bytes_needed
 
-#: ``CAN_EFF_FLAG`` as candump, SocketCAN and DBC files set it on 29-bit identifiers.
-EXTENDED_FLAG = 0x80000000
-
 
 class Decoded(NamedTuple):
     """One decoded frame."""
@@ -179,16 +176,6 @@ class DbcDecoder:
         :class:`~evscreen.can.dbc.codegen.UnknownMux` for an undefined multiplexer value.
         """
         return self._extended_fns if is_extended else self._standard_fns
-
-    def decode_signals(self, frame_id: int, data: bytes, is_extended: bool = False) -> dict[str, Any] | None:
-        """The signal values of one frame (numbers), or ``None`` if its ID is not in the DBC: the fast path."""
-        fn = (self._extended_fns if is_extended else self._standard_fns).get(frame_id)
-        if fn is None:
-            return None
-        try:
-            return fn(data)
-        except UnknownMux as exc:
-            return exc.signals
 
     def decode(self, frame_id: int, data: bytes, is_extended: bool = False, choices: bool = False) -> Decoded | None:
         """Decode one frame, or ``None`` if its ID is not in the DBC."""

@@ -75,7 +75,8 @@ def _message_spec(message: Any) -> MessageSpec:
 
 
 def _node(codec: dict[str, Any]) -> dict[str, Any]:
-    # cantools' own codec tree, so that multiplexing is resolved exactly as it resolves it.
+    # cantools' own codec tree, so that multiplexing is resolved exactly as it resolves it. Private:
+    # pyproject admits only the cantools versions tests/test_dbc_decoder.py was run against.
     return {
         "signals": [s.name for s in codec["signals"]],
         "mux": [[name, {int(mux_id): _node(child) for mux_id, child in children.items()}]
@@ -110,7 +111,8 @@ def _signal_spec(signal: Any) -> SignalSpec:
 def _conversion(signal: Any) -> tuple[str, Any, Any]:
     """(kind, scale, offset) exactly as cantools' conversion object will apply them."""
     conversion = getattr(signal, "conversion", None)
-    inner = getattr(conversion, "_conversion", conversion)  # NamedSignalConversion wraps another
+    # NamedSignalConversion wraps another in a private attribute (hence pyproject's bound on cantools).
+    inner = getattr(conversion, "_conversion", conversion)
     name = type(inner).__name__
     if name == "IdentityConversion":
         return "identity", 1, 0

@@ -10,6 +10,8 @@ import asyncio
 import os
 from typing import Any
 
+from evscreen.aio import within
+
 #: Where the system bus is when ``DBUS_SYSTEM_BUS_ADDRESS`` does not say (dbus-fast's default too).
 DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket"
 BUS_CONNECT_TIMEOUT_S = 10.0
@@ -21,24 +23,6 @@ class BusUnavailable(Exception):
 
 class DbusLibraryMissing(BusUnavailable):
     """dbus-fast is not installed (Windows, macOS): retrying cannot help."""
-
-
-async def within(awaitable: Any, timeout: float) -> Any:
-    """``await awaitable`` or raise :class:`asyncio.TimeoutError` after ``timeout`` seconds.
-
-    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives as the
-    inner call fails, and a source that ignores its cancellation never stops.
-    """
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        raise asyncio.TimeoutError
-    return task.result()
 
 
 def system_bus_address() -> str:

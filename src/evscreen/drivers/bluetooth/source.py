@@ -435,6 +435,8 @@ class BluetoothSource(Source):
             ),
             "track": track,
             "volume": view.volume,
+            # Signals from bluetoothd that could not be read (dropped; the source carries on).
+            "malformed_signals": self.malformed_signals,
             "advice": advice,
         }
 

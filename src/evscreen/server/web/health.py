@@ -40,6 +40,7 @@ def health_report(
     sources: dict[str, dict[str, Any]],
     mqtt: dict[str, Any],
     token_required: bool = False,
+    commands: dict[str, int] | None = None,
 ) -> tuple[HTTPStatus, dict[str, Any]]:
     """The HTTP status and JSON body of /healthz."""
     offline = sorted(name for name, info in sources.items() if info.get("state") == SourceState.OFFLINE)
@@ -63,6 +64,7 @@ def health_report(
         "token_required": token_required,
         "sources": sources,
         "mqtt": mqtt,
+        "commands": dict(commands or {"ok": 0, "failed": 0}),
         "problems": problems,
     }
     return code, body

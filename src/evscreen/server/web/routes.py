@@ -89,6 +89,7 @@ class WebRoutes:
             sources=rt.state.describe_sources(),
             mqtt=mqtt_health(rt),
             token_required=rt.server.token is not None,
+            commands=rt.dispatcher.counts,
         )
 
     def health(self, connection: ServerConnection, request: Request) -> Response:

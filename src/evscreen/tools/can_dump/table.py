@@ -18,6 +18,7 @@ from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame
 from evscreen.tools.can_dump.counting import Tally
 from evscreen.tools.can_dump.formatter import SignalFormatter, id_text
 from evscreen.tools.can_dump.options import DumpOptions
+from evscreen.tools.terminal import literal
 
 #: Below this many columns for the signals, the table stacks its fields (the narrow layout).
 MIN_SIGNALS_WIDTH = 36
@@ -106,7 +107,8 @@ class SnifferTable:
         rate_w = max([4, *(len(c.rate) for c in cells)])
         data_w = max([4, *(min(23, 3 * len(r.data) - 1) for r in rows)])
         fixed = bus_w + id_w + name_w + count_w + rate_w + 3 + data_w + 7 * GAP
-        table = Table(title=title, title_justify="left", box=None, padding=(0, GAP // 2), pad_edge=False,
+        # File names and channels are shown as written ("/tmp/[x]/drive.log"), never read as markup.
+        table = Table(title=literal(title, "table.title"), title_justify="left", box=None, padding=(0, GAP // 2), pad_edge=False,
                       header_style="bold", collapse_padding=False)
         if width - fixed >= MIN_SIGNALS_WIDTH:
             signals_w = width - fixed
@@ -115,7 +117,7 @@ class SnifferTable:
                                      ("data", data_w, "left"), ("signals", signals_w, "left")):
                 table.add_column(name, justify=justify, width=w, overflow="fold")  # type: ignore[arg-type]
             for row, c in zip(rows, cells, strict=True):
-                table.add_row(row.channel, row.id, row.name, c.count, c.rate, str(len(row.data)),
+                table.add_row(literal(row.channel), row.id, literal(row.name), c.count, c.rate, str(len(row.data)),
                               _data(row, data_w), c.signals(signals_w), style=c.style)
             return table
         # Narrow: ID over bus | message over count and rate | data over signals.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import math
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evscreen.errors import UsageError
+from evscreen.importing import import_string
 
 if TYPE_CHECKING:
     from evscreen.config import Config
@@ -101,16 +101,12 @@ def probe_names(target: str) -> list[str]:
     return [target]
 
 
-def load_probe(name: str) -> ProbeFunction:
-    module_name, _, function = PROBES[name].partition(":")
-    return getattr(importlib.import_module(module_name), function)
-
-
 def run_probe(name: str, ctx: ProbeContext) -> ProbeResult:
     """Run one probe; a probe that crashes is reported as not working, with the error."""
     started = time.monotonic()
     try:
-        result = load_probe(name)(ctx)
+        probe: ProbeFunction = import_string(PROBES[name])
+        result = probe(ctx)
     except Exception as exc:  # a bug in a probe must still end in a verdict and an exit code
         result = ProbeResult(name, False, f"the probe failed: {type(exc).__name__}: {exc}",
                              cause=f"internal error: {exc}", advice=["run again with --debug and report the traceback"])

@@ -9,6 +9,8 @@ import statistics
 import time
 from typing import Any
 
+from evscreen.address import host_port
+from evscreen.aio import within
 from evscreen.config import MqttConfig
 from evscreen.errors import ConfigError
 from evscreen.mqtt.connection import ConnectFailed, Message, MqttConnection, NotConnected
@@ -47,7 +49,7 @@ async def _probe(config: MqttConfig | Any, duration: float) -> dict[str, Any]:
     try:
         options = BridgeOptions.from_config(config)
     except ConfigError as exc:
-        return {"ok": False, "broker": f"{config.broker}:{config.port}", "error": str(exc),
+        return {"ok": False, "broker": host_port(config.broker, config.port), "error": str(exc),
                 "advice": "fix the [mqtt] configuration"}
     token = secrets.token_hex(4)
     settings = options.connection_settings(client_id=f"{options.client_id}-probe-{token}")
@@ -112,7 +114,7 @@ async def _await_echo(echoes: asyncio.Queue[Message], body: bytes, timeout: floa
         if remaining <= 0:
             return False
         try:
-            message = await asyncio.wait_for(echoes.get(), remaining)
+            message = await within(echoes.get(), remaining)
         except asyncio.TimeoutError:
             return False
         if message.payload == body:
@@ -120,7 +122,7 @@ async def _await_echo(echoes: asyncio.Queue[Message], body: bytes, timeout: floa
 
 
 def probe_mqtt(ctx: ProbeContext) -> ProbeResult:
-    ctx.show([("broker", f"{ctx.config.mqtt.broker}:{ctx.config.mqtt.port}"), ("state", "connecting...")])
+    ctx.show([("broker", host_port(ctx.config.mqtt.broker, ctx.config.mqtt.port)), ("state", "connecting...")])
     report = asyncio.run(round_trips(ctx.config, ctx.seconds(DEFAULT_DURATION_S)))
     advice = report.get("advice")
     return ProbeResult("mqtt", bool(report["ok"]), report["summary"], readings=report,
