@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from cantools.database.errors import DecodeError
+
 from evscreen.can.dbc.codegen import UnknownMux
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import figure
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "can" / "kona-ev"
 
@@ -94,7 +95,8 @@ def compare(label: str, frames: list[tuple[int, bool, bytes]], dbc: str | None, 
     print(f"  ratio: evscreen is {ratio:.1f}x cantools decode_message (target >= 5x)")
     figure(f"CAN decode: {label}", len(frames) / results["evscreen"], "frames/s",
            baseline=len(frames) / results["cantools"], baseline_name="cantools decode_message",
-           target=">= 5x" if label.startswith("real log") else "", met=ratio >= 5 if label.startswith("real log") else None)
+           target=">= 5x" if label.startswith("real log") else "",
+           met=ratio >= 5 if label.startswith("real log") else None)
 
 
 def main() -> None:

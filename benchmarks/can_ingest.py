@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import figure
 
 
 def frame_mix() -> list[Any]:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port# noqa: E402
+from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port
 
 INTERVAL = 0.1
 

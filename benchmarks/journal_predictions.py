@@ -23,12 +23,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
-
-from evscreen.journal.detectors import CHARGE_CLOSED, TRIP_CLOSED, Recorder  # noqa: E402
-from evscreen.journal.predict import Learned, predictions  # noqa: E402
-from evscreen.journal.sample import Sample  # noqa: E402
-from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs  # noqa: E402
+from benchlib import figure
+from evscreen.journal.detectors import CHARGE_CLOSED, TRIP_CLOSED, Recorder
+from evscreen.journal.predict import Learned, predictions
+from evscreen.journal.sample import Sample
+from evscreen.sim.vehicle import STEP_S, VehicleModel, VehicleOutputs
 
 T0 = 1_700_000_000.0
 TARGET_SOC = 20.0

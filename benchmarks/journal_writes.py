@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, wait_for_port  # noqa: E402
+from benchlib import figure, free_port, wait_for_port
 
 WARM_UP_S = 15.0
 

@@ -12,15 +12,16 @@ A receiver at 115200 baud sends at most ~11 kB/s, so anything above that is head
 from __future__ import annotations
 
 import os
-import pynmea2
 import sys
 import time
 from pathlib import Path
 
+import pynmea2
+
 from evscreen.gps.nmea import NmeaReader
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure  # noqa: E402
+from benchlib import figure
 
 NMEA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "nmea"
 REPEAT = 20

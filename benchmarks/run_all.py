@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import FIGURE_PREFIX  # noqa: E402
+from benchlib import FIGURE_PREFIX
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,8 +81,8 @@ def table(rows: list[dict], markdown: bool) -> str:
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         return "\n".join(lines)
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in body]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) for cells in body]
     return "\n".join(out)
 
 

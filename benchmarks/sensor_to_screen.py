@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, percentile# noqa: E402
+from benchlib import figure, free_port, percentile
 
 INTERVAL = 0.05
 
@@ -49,8 +49,8 @@ def run(changes: int, via_can: bool) -> list[float]:
     from websockets.sync.client import connect
 
     from evscreen.app import build_runtime
-    from evscreen.config import load_config
     from evscreen.can.dbc.loader import load_database
+    from evscreen.config import load_config
 
     channel = f"bench-{os.getpid()}-{random.randrange(1 << 30)}"
     port = free_port()

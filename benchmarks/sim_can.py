@@ -36,8 +36,7 @@ from evscreen.sim.vehicle import STEP_S
 from evscreen.state import VehicleState, build_telemetry
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import best_of  # noqa: E402
-
+from benchlib import best_of
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from evscreen.config import load_config
 from evscreen.drivers.simulated import MIN_WAKE_S, SimulatedVehicle
@@ -25,8 +24,7 @@ from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import VehicleState, build_telemetry
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import best_of, figure# noqa: E402
-
+from benchlib import best_of, figure
 
 
 def main() -> None:

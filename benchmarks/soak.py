@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, median, open_fds, rss_mb, wait_for_port# noqa: E402
+from benchlib import figure, free_port, median, open_fds, rss_mb, wait_for_port
 
 
 def churn(url: str, stop: threading.Event, seed: int, stats: dict[str, int]) -> None:
@@ -36,7 +36,7 @@ def churn(url: str, stop: threading.Event, seed: int, stats: dict[str, int]) -> 
                 while time.monotonic() < until and not stop.is_set():
                     ws.recv(timeout=5)
                     if rng.random() < 0.02:
-                        ws.send('{"action": "set_brightness", "value": %d}' % rng.randrange(101))
+                        ws.send(f'{{"action": "set_brightness", "value": {rng.randrange(101)}}}')
         except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
             stats["failures"] += 1
             time.sleep(0.2)
@@ -92,7 +92,8 @@ def main() -> None:
     fd_growth = round(median([s[2] for s in late]) - median([s[2] for s in early]))
     print(f"\nsoak {args.minutes:g} min, {args.clients} clients churning at {1 / args.interval:g} Hz: "
           f"{stats['connections']} connections, {stats['failures']} failures")
-    print(f"after warm-up: RSS first third median {median([s[1] for s in early]):.1f} MB, last third {median([s[1] for s in late]):.1f} MB"
+    print(f"after warm-up: RSS first third median {median([s[1] for s in early]):.1f} MB, "
+          f"last third {median([s[1] for s in late]):.1f} MB"
           f" (growth {rss_growth:+.1f} MB); open fds growth {fd_growth:+d}")
     verdict = "no growth" if rss_growth < 2.0 and fd_growth <= 1 else "GROWTH"
     print(f"verdict: {verdict}")

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import figure, free_port, median# noqa: E402
+from benchlib import figure, free_port, median
 
 EVSCREEN = [sys.executable, "-m", "evscreen"]
 
@@ -47,7 +47,7 @@ def serve_to_first_telemetry(env: dict[str, str], with_values: bool = False) -> 
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError("serve exited")
+                    raise RuntimeError("serve exited") from None
                 time.sleep(0.002)
         with connect(f"ws://127.0.0.1:{port}") as ws:
             while True:

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port  # noqa: E402
+from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port
 
 PERIOD_MS = 100
 WARM_UP_S = 2.0

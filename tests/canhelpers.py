@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from conftest import REALDATA
-
-KONA_DIR = REALDATA / "can" / "kona-ev"
-KONA_DBC = KONA_DIR / "pcan.dbc"
-KONA_LOG = KONA_DIR / "221217-1-2021-pcan-bcan-no-key.csv"
-
-
 import os
 import select
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from conftest import REALDATA
+
+KONA_DIR = REALDATA / "can" / "kona-ev"
+KONA_DBC = KONA_DIR / "pcan.dbc"
+KONA_LOG = KONA_DIR / "221217-1-2021-pcan-bcan-no-key.csv"
 
 
 def slcan_frame(frame_id: int, data: bytes, extended: bool = False) -> bytes:

@@ -25,7 +25,8 @@ DISCOVERY_TOPIC = re.compile(r"(?P<prefix>.+?)/(?P<component>\w+)/(?:(?P<node_id
                              r"(?P<object_id>[a-zA-Z0-9_-]+)/config")
 
 # A topic one may subscribe to: non-empty, no NUL, '#' only as a whole last level, '+' only as a whole level.
-SUBSCRIBE_TOPIC = {"type": "string", "minLength": 1, "pattern": r"^(?!.*\x00)(?!.*[^/]#)(?!.*#.)(?!.*[^/]\+)(?!.*\+[^/])"}
+SUBSCRIBE_TOPIC = {"type": "string", "minLength": 1,
+                   "pattern": r"^(?!.*\x00)(?!.*[^/]#)(?!.*#.)(?!.*[^/]\+)(?!.*\+[^/])"}
 
 UNITS = {
     "battery": ["%"],

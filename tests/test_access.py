@@ -13,11 +13,17 @@ import trustme
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from evscreen.server.access import check_bind, is_loopback, origin_allowed, presented_token, resolve_token, token_matches
+from conftest import evscreen_cmd, recv_json, recv_until
 from evscreen.config import ServerConfig
 from evscreen.errors import ConfigError
-
-from conftest import evscreen_cmd, recv_json, recv_until
+from evscreen.server.access import (
+    check_bind,
+    is_loopback,
+    origin_allowed,
+    presented_token,
+    resolve_token,
+    token_matches,
+)
 
 TOKEN = "s3cret-token-Xy9"
 
@@ -135,8 +141,8 @@ def tls_files(tmp_path_factory):
 
 
 def test_wss_with_token_and_ca(live_server, tls_files):
-    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"), "server.tls_key": str(tls_files / "key.pem"),
-                            "server.token": TOKEN})
+    server = live_server(**{"server.tls_cert": str(tls_files / "cert.pem"),
+                            "server.tls_key": str(tls_files / "key.pem"), "server.token": TOKEN})
     url = server.url.replace("ws://", "wss://")
     ok = run("send", "set_drive_mode", "sport", "--url", url, "--token", TOKEN, "--ca-file", str(tls_files / "ca.pem"))
     assert ok.returncode == 0, ok.stderr

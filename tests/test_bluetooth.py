@@ -25,6 +25,12 @@ if shutil.which("dbus-daemon") is None:
 
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
+
+from evscreen.config import Config
+from evscreen.drivers.bluetooth import source as bt
+from evscreen.drivers.bluetooth.source import BluetoothSource, probe_bluetooth
+from evscreen.errors import CommandFailed
+from evscreen.state import VehicleState
 from fake_bluez import (
     DENY_BLUEZ,
     PLAYLIST,
@@ -35,12 +41,6 @@ from fake_bluez import (
     fake_bluez_on,
     private_system_bus,
 )
-
-from evscreen.config import Config
-from evscreen.drivers.bluetooth import source as bt
-from evscreen.drivers.bluetooth.source import BluetoothSource, probe_bluetooth
-from evscreen.errors import CommandFailed
-from evscreen.state import VehicleState
 
 PHONE = "AC:37:43:A1:B2:C3"
 PHONE_PATH = device_path("hci0", PHONE)

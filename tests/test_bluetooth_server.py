@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from conftest import recv_until
 
 # BlueZ exists on Linux only: elsewhere dbus-fast is not installed and there is no dbus-daemon.
@@ -15,8 +16,9 @@ pytest.importorskip("dbus_fast", reason="dbus-fast is a Linux-only dependency")
 if shutil.which("dbus-daemon") is None:
     pytest.skip("needs dbus-daemon (Debian package dbus)", allow_module_level=True)
 
-from fake_bluez import FakeBluez, PrivateBus, device_path, fake_bluez_on, private_system_bus
 from websockets.sync.client import connect
+
+from fake_bluez import FakeBluez, PrivateBus, device_path, fake_bluez_on, private_system_bus
 
 PHONE = "AC:37:43:A1:B2:C3"
 REAL_BLUETOOTH = {"simulation.mode": "off", "bluetooth.enabled": True}

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from canhelpers import KONA_DBC, KONA_LOG, SlcanAdapter, slcan_frame
 from conftest import evscreen_cmd
-
 from evscreen.can.dbc.loader import load_database, load_decoder
 from evscreen.can.logs import LogFrame
 from evscreen.tools.can_dump.counting import Tally

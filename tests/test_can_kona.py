@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import can
@@ -21,11 +20,11 @@ else:  # pragma: no cover
 
 from canhelpers import KONA_DBC, KONA_LOG, wait_for
 from conftest import REPO, evscreen_cmd
+from evscreen.can.dbc.loader import load_database
 from evscreen.can.logs import open_log
 from evscreen.config import load_config
-from evscreen.can.dbc.loader import load_database
 from evscreen.drivers.can import CanSource
-from evscreen.state import VehicleState, build_telemetry
+from evscreen.state import VehicleState
 from test_can_source import LoopThread
 
 KONA_DB, _ = load_database(KONA_DBC)
@@ -78,7 +77,7 @@ def test_frames_per_bus_unknown_ids_and_short_payloads() -> None:
     assert "corrupt lines: 0" in summary
 
     # Every frame, every signal: what cantools decodes (value-table names included).
-    for ours, ref in zip(records, REFERENCE):
+    for ours, ref in zip(records, REFERENCE, strict=True):
         assert (ours["bus"], ours["id"], ours["data"], ours["timestamp"]) == (
             ref["bus"], ref["id"], ref["data"].hex().upper(), ref["timestamp"])
         if ref["message"] is None:

@@ -85,7 +85,8 @@ def telemetry_sample() -> dict[str, Any]:
     return {
         "speed": 87.65, "wheel_speed": 88.1, "battery_soc": 81.3, "battery_soh": 96.5, "battery_voltage": 356.4,
         "battery_current": -42.7, "power_kw": -15.22, "motor_rpm": -1234, "motor_temp": 61, "cabin_temp": 21.5,
-        "ambient_temp": -7.5, "humidity": 48, "range_km": 312, "efficiency_score": 7.3, "tire_pressure.front_left": 36.25,
+        "ambient_temp": -7.5, "humidity": 48, "range_km": 312, "efficiency_score": 7.3,
+        "tire_pressure.front_left": 36.25,
         "tire_pressure.front_right": 36.5, "tire_pressure.rear_left": 35.75, "tire_pressure.rear_right": 35.0,
         "battery_cells.block_a": 27.5, "battery_cells.block_b": 28.0, "battery_cells.block_c": 26.5,
         "feedback.drive_mode": "sport", "feedback.regen_level": "low", "feedback.charge_limit": 90,

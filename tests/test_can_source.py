@@ -15,8 +15,8 @@ from websockets.sync.client import connect
 
 from canhelpers import SlcanAdapter, slcan_frame, wait_for
 from conftest import recv_until
-from evscreen.config import load_config
 from evscreen.can.dbc.loader import load_database
+from evscreen.config import load_config
 from evscreen.drivers.can import CanSource
 from evscreen.errors import ConfigError
 from evscreen.state import VehicleState, build_telemetry

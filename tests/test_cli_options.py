@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer.main
-from conftest import evscreen_cmd
 
+from conftest import evscreen_cmd
 from evscreen.cli import app
 
 

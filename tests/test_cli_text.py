@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import evscreen_cmd
-
 from evscreen.tools.watch import render
 
 

@@ -77,10 +77,10 @@ def test_watch_screen_fits_the_terminal_without_wrapping(live_server):
     import io
     import re
 
-    from conftest import recv_json
     from rich.console import Console
     from websockets.sync.client import connect
 
+    from conftest import recv_json
     from evscreen.tools.watch import _fmt, render
 
     server = live_server()

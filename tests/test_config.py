@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import evscreen_cmd
 from evscreen.config import default_config_text, key_specs, load_config, secrets_readable_by_others, toml_value
 from evscreen.errors import ConfigError
-
-from conftest import evscreen_cmd
 
 
 def write(tmp_path, text):

@@ -136,7 +136,10 @@ OFFSETS = st.sampled_from([0, 0.0, -40, 100, 0.5, -273.15, 1e3])
 def signals(draw: Any, length_bytes: int, name: str) -> Signal:
     nbits = 8 * length_bytes
     is_float = draw(st.booleans()) if nbits >= 32 and draw(st.integers(0, 4)) == 0 else False
-    width = draw(st.sampled_from([w for w in (32, 64) if w <= nbits])) if is_float else draw(st.integers(1, min(64, nbits)))
+    if is_float:
+        width = draw(st.sampled_from([w for w in (32, 64) if w <= nbits]))
+    else:
+        width = draw(st.integers(1, min(64, nbits)))
     first = draw(st.integers(0, nbits - width))
     big = draw(st.booleans())
     start = 8 * (first // 8) + 7 - first % 8 if big else first

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dht_script import STANDIN_DIR, STANDIN_MODULES, dht11_frame, dht22_frame, write_script
 
+from dht_script import STANDIN_DIR, STANDIN_MODULES, dht11_frame, dht22_frame, write_script
 from evscreen.config import load_config
 from evscreen.drivers.dht11 import (
     MIN_SPACING_S,

@@ -31,7 +31,7 @@ def test_configuration_md_is_the_generated_text():
     generated = configuration_markdown()
     if committed != generated:
         old, new = committed.splitlines(), generated.splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        first = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
         pytest.fail(
             "docs/configuration.md does not match the config keys; regenerate it with\n"
             "    python -m evscreen.config.docs > docs/configuration.md\n"

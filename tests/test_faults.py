@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 import pytest
-from gpsd_check import log_lines
-from ptys import PtyReceiver
 from websockets.sync.client import connect
 
 from conftest import REALDATA, recv_json, recv_until
 from dht_script import STANDIN_DIR, STANDIN_MODULES, dht11_frame, write_script
+from gpsd_check import log_lines
+from ptys import PtyReceiver
 
 M8N = log_lines(REALDATA / "nmea" / "neo-m8n.log")
 

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REALDATA
-from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
-from ptys import PtyReceiver
 
 import evscreen.drivers.gps as gps_driver
+from conftest import REALDATA
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
 from evscreen.gps.nmea import Fix, NmeaReader
 from evscreen.state import VehicleState
+from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
+from ptys import PtyReceiver
 
 NMEA = REALDATA / "nmea"
 

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REALDATA, free_port, wait_for_port
-from gpsd_check import expected_epochs, log_lines, time_key
-from ptys import PtyReceiver
-from test_gps_serial import running, until
 
 import evscreen.drivers.gps as gps_driver
 import evscreen.drivers.gpsd as gpsd_driver
+from conftest import REALDATA, free_port, wait_for_port
 from evscreen.config import load_config
 from evscreen.drivers.gps import GpsSource
 from evscreen.gps.gpsd_json import MAX_LINE, GpsdStream
 from evscreen.gps.nmea import Fix
 from evscreen.state import VehicleState
+from gpsd_check import expected_epochs, log_lines, time_key
+from ptys import PtyReceiver
+from test_gps_serial import running, until
 
 NMEA = REALDATA / "nmea"
 GPSD = shutil.which("gpsd") or "/usr/sbin/gpsd"

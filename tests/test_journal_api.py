@@ -10,13 +10,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import REPO, recv_until
-from test_web_http import get, http_url
 from websockets.sync.client import connect
 
+from conftest import REPO, recv_until
 from evscreen.config import data_dir
 from evscreen.journal.records import Charge, Trip
 from evscreen.journal.store import JOURNAL_FILE, JournalStore
+from test_web_http import get, http_url
 
 TOKEN = "journal-test-token-123"
 T0 = 1_714_550_400.0  # 2024-05-01T08:00:00Z

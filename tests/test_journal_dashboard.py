@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from playwright.sync_api import expect
+
 from test_journal_api import TOKEN, seed_journal
 from test_web_dashboard import browser, http, tab  # noqa: F401  (fixtures)
 
@@ -25,7 +26,8 @@ def test_history_shows_trips_charges_and_charts_readably_at_800x480(live_server:
     expect(trips.first).to_contain_text("5.0")  # the latest first: the trip closed at start-up
     bars = page.locator("#history-consumption .bar")
     expect(bars).to_have_count(4)
-    assert [float(w) for w in bars.evaluate_all("els => els.map(e => e.dataset.wh)")] == [150.0, 142.9, 136.4, 160.0]  # the oldest on the left
+    shown = [float(w) for w in bars.evaluate_all("els => els.map(e => e.dataset.wh)")]
+    assert shown == [150.0, 142.9, 136.4, 160.0]  # the oldest on the left
     expect(page.locator("#history-charges tbody tr")).to_have_count(1)
     expect(page.locator("#history-charges tbody tr").first).to_contain_text("30→77")
     expect(page.locator("#history-curve polyline")).to_have_attribute("data-points", "2")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from evscreen.mqtt.discovery import RECORD_SENSORS
 from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from mqtt_broker import Mosquitto, mqtt_flags
 from test_journal_api import seed_journal
-
-from evscreen.mqtt.discovery import RECORD_SENSORS
 
 PREFIX = "evscreen/car1"
 

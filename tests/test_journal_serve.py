@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import evscreen_cmd
-
 from evscreen.config import data_dir
 from evscreen.journal.records import CHARGE_FIELDS, TRIP_FIELDS
 from evscreen.journal.store import JOURNAL_FILE, JournalError, JournalStore

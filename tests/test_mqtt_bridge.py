@@ -10,14 +10,14 @@ from typing import Any
 
 import can
 import pytest
-from conftest import free_port, recv_until
-from ha_discovery_schema import DISCOVERY_TOPIC, validate
-from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 from websockets.sync.client import connect
 
+from conftest import free_port, recv_until
 from evscreen.can.dbc.loader import load_database
 from evscreen.mqtt.discovery import SENSORS
 from evscreen.state import build_telemetry, telemetry_paths
+from ha_discovery_schema import DISCOVERY_TOPIC, validate
+from mqtt_broker import Mosquitto, mqtt_flags, wait_until
 
 PREFIX = "evscreen/car1"
 DB, _ = load_database()

@@ -12,7 +12,6 @@ from typing import Any
 import jinja2
 import jsonschema
 import pytest
-from ha_discovery_schema import DISCOVERY_TOPIC, validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +25,7 @@ from evscreen.mqtt.options import BridgeOptions, allowed_actions, machine_vehicl
 from evscreen.mqtt.topics import StateTracker, Topics, encode_value
 from evscreen.settings import DEFAULT_SETTINGS, SettingsStore
 from evscreen.state import STATE_PATHS, VehicleState, build_telemetry, telemetry_paths
+from ha_discovery_schema import DISCOVERY_TOPIC, validate
 
 # --- topics and deadbands ----------------------------------------------------------------------------
 
@@ -328,7 +328,6 @@ def test_discovery_templates_render_as_home_assistant_would() -> None:
 
 def test_every_mqtt_key_is_documented() -> None:
     from conftest import REPO
-
     from evscreen.config import key_specs
 
     doc = (REPO / "docs" / "mqtt.md").read_text(encoding="utf-8")

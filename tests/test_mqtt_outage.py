@@ -15,14 +15,14 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import recv_until
-from mqtt_broker import Mosquitto, Subscriber, mqtt_flags, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect
 
+from conftest import recv_until
 from evscreen.config import data_dir
 from evscreen.mqtt.bridge import OUTBOX_FILE
 from evscreen.mqtt.outbox_store import OutboxStore
+from mqtt_broker import Mosquitto, Subscriber, mqtt_flags, wait_until
 
 PREFIX = "evscreen/car1"
 TELEMETRY = f"{PREFIX}/telemetry"

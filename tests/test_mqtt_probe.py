@@ -7,10 +7,9 @@ import socket
 from typing import Any
 
 from conftest import free_port
-from mqtt_broker import Mosquitto
-
 from evscreen.config import MqttConfig, load_config
 from evscreen.tools.probe.mqtt import round_trips as probe_mqtt
+from mqtt_broker import Mosquitto
 
 
 def probe(duration: float = 0.0, **settings: Any) -> dict[str, Any]:

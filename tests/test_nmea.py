@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 
 import pytest
-from conftest import REALDATA
-from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import REALDATA
 from evscreen.gps.nmea import ERROR_KINDS, Fix, NmeaReader, check_sentence, decode
+from gpsd_check import assert_matches_gpsd, expected_epochs, log_lines, time_key
 
 NMEA = REALDATA / "nmea"
 CHECKED_LOGS = ["neo-m8n.log", "beidou-bd.log"]

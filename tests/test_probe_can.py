@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import cantools
-from canhelpers import SlcanAdapter, slcan_frame
 
+from canhelpers import SlcanAdapter, slcan_frame
 from conftest import evscreen_cmd
 from evscreen.can.dbc import PROJECT_DBC
 

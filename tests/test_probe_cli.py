@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import REALDATA, evscreen_cmd, free_port
 from dht_script import STANDIN_DIR, dht11_frame, write_script
+from evscreen.tools.probe import PROBES, ProbeContext, ProbeResult, run_probe
 from gpsd_check import log_lines
 from ptys import PtyReceiver
 from test_gpsd import gpsd_factory  # noqa: F401  (a fixture: a real gpsd on a pty)
-
-from evscreen.tools.probe import PROBES, ProbeContext, ProbeResult, run_probe
 
 M8N = log_lines(REALDATA / "nmea" / "neo-m8n.log")
 # Streamed over and over, the log must start with a whole epoch: its first lines are the tail of
@@ -184,7 +184,7 @@ def test_probe_all_is_one_json_object(receiver: PtyReceiver, tmp_path: Path) -> 
     assert doc["results"]["gps"]["ok"] is True and doc["results"]["dht11"]["ok"] is True
     # No BlueZ on this machine (the Bluetooth tests bring their own on a private bus): all = not ok.
     assert doc["results"]["bluetooth"]["ok"] is False
-    assert doc["results"]["mqtt"]["ok"] is False  
+    assert doc["results"]["mqtt"]["ok"] is False
     assert doc["ok"] is False and result.returncode == 1
     env = dht_env(tmp_path, frames=["absent"])
     failing = probe("all", "--device", receiver.path, "--duration", "1.2", "--json", env=env)

@@ -171,7 +171,8 @@ def test_error_response_shape():
         ("toggle_predictions", "off", {"action": "toggle_predictions", "value": False}),
         ("set_drive_mode", "eco", {"action": "set_drive_mode", "value": "eco"}),
         ("set_twin_mode", "2d", {"action": "set_twin_mode", "value": "2d"}),
-        ("connect_bluetooth", "00:1A:7D:DA:71:13", {"action": "connect_bluetooth", "device_address": "00:1A:7D:DA:71:13"}),
+        ("connect_bluetooth", "00:1A:7D:DA:71:13",
+         {"action": "connect_bluetooth", "device_address": "00:1A:7D:DA:71:13"}),
         ("play_music", None, {"action": "play_music"}),
         # Out of domain: typed, sent, and left for the server to refuse.
         ("set_charge_limit", "120", {"action": "set_charge_limit", "value": 120}),

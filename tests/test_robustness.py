@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
 import threading
 import time
 
@@ -115,9 +113,9 @@ def test_settings_survive_sigkill_at_any_moment(isolated_dirs):
         kill_after = rng.uniform(0.05, 0.6)
         done = threading.Event()
 
-        def hammer() -> None:
+        def hammer(url: str, done: threading.Event) -> None:
             try:
-                with connect(server.url) as ws:
+                with connect(url) as ws:
                     i = 0
                     while not done.is_set():
                         ws.send(json.dumps({"action": "set_brightness", "value": i % 101}))
@@ -126,7 +124,7 @@ def test_settings_survive_sigkill_at_any_moment(isolated_dirs):
             except (ConnectionClosed, OSError, TimeoutError):
                 pass
 
-        thread = threading.Thread(target=hammer)
+        thread = threading.Thread(target=hammer, args=(server.url, done))
         thread.start()
         time.sleep(kill_after)
         server.proc.send_signal(signal.SIGKILL)

@@ -179,7 +179,7 @@ def test_rate_limit_answers_then_disconnects_a_flood(live_server):
         assert len(limited) >= 8 and all(r["code"] == "rate_limited" and r["action"] == "set_brightness"
                                          for r in limited)
         with pytest.raises(ConnectionClosed) as info:
-            for i in range(500):
+            for _ in range(500):
                 flooder.send('{"action": "play_music"}')
             while True:
                 flooder.recv(timeout=5)

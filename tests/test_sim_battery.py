@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -31,7 +32,7 @@ def charge(model: VehicleModel, *, limit: int, max_hours: float = 3.0) -> tuple[
 def test_open_circuit_voltage_rises_with_charge() -> None:
     socs = [s / 2 for s in range(201)]
     volts = [cell_ocv(s) for s in socs]
-    assert all(b > a for a, b in zip(volts, volts[1:]))
+    assert all(b > a for a, b in itertools.pairwise(volts))
     assert volts[0] == OCV_TABLE[0][1] and volts[-1] == OCV_TABLE[-1][1]
     assert cell_ocv(-5.0) == volts[0] and cell_ocv(150.0) == volts[-1]
     pack = PackParams()

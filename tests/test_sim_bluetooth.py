@@ -11,9 +11,9 @@ import json
 import os
 import subprocess
 
-from conftest import evscreen_cmd, recv_json, recv_until
 from websockets.sync.client import connect
 
+from conftest import evscreen_cmd, recv_json, recv_until
 from evscreen.sim.media import SIMULATED_PHONE_NAME
 
 PHONE = "AA:BB:CC:DD:EE:FF"

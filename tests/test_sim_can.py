@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from functools import cache
 from typing import Any
@@ -55,7 +56,7 @@ def test_every_message_at_its_dbc_cycle_time() -> None:
         stamps = [f.timestamp for f, _ in seen[message.name]]
         cycle = message.cycle_time / 1000
         assert len(stamps) == round(DURATION_S / cycle), message.name
-        gaps = {round(b - a, 6) for a, b in zip(stamps, stamps[1:])}
+        gaps = {round(b - a, 6) for a, b in itertools.pairwise(stamps)}
         assert gaps == {cycle}, message.name
     tpms = seen["TPMS_TirePressures"][0][0]
     assert tpms.is_extended and tpms.arbitration_id == 0x18FEF433

@@ -13,9 +13,9 @@ from websockets.sync.client import connect
 
 from conftest import recv_until
 from evscreen.app import build_runtime
-from evscreen.config import load_config
 from evscreen.can.dbc import PROJECT_DBC
 from evscreen.can.dbc.mapping import route_values
+from evscreen.config import load_config
 
 CAN_MESSAGES = 12
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -35,7 +36,7 @@ def test_cycles_are_the_epa_schedules(
 
 def test_udds_has_the_stops_of_city_driving() -> None:
     speeds = load_cycle("udds").speeds_ms
-    stops = sum(1 for a, b in zip(speeds, speeds[1:]) if a > 0 and b == 0)
+    stops = sum(1 for a, b in itertools.pairwise(speeds) if a > 0 and b == 0)
     assert stops == 17
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from sim_support import cached_run
 
 from evscreen.sim.body import G, road_load
 from evscreen.sim.drive_cycle import DriveCycle, load_cycle
 from evscreen.sim.modes import DRIVE_MODES
 from evscreen.sim.motor import MotorParams, efficiency, torque_limit
 from evscreen.sim.vehicle import STEP_S, VehicleModel, telemetry_values
+from sim_support import cached_run
 
 CYCLES = ("udds", "hwfet")
 

@@ -6,9 +6,9 @@ import json
 import subprocess
 
 import pytest
-from conftest import evscreen_cmd, recv_json, recv_until
 from websockets.sync.client import connect
 
+from conftest import evscreen_cmd, recv_json, recv_until
 from evscreen.app import SETTINGS_FILE
 from evscreen.config import data_dir, load_config
 from evscreen.drivers.simulated import SimulatedVehicle
@@ -25,7 +25,8 @@ def test_simulator_writes_directly_only_what_a_car_has_no_can_frame_for() -> Non
     source.step(100)
     source.publish()
     values = source.state.values()
-    direct = {p for p in STATE_PATHS if p.startswith(("gps.", "media."))} | {"connectivity.wifi", "connectivity.bluetooth"}
+    direct = ({p for p in STATE_PATHS if p.startswith(("gps.", "media."))}
+              | {"connectivity.wifi", "connectivity.bluetooth"})
     assert set(values) == direct  # GPS, the phone's player and the head unit's own links
     message = build_telemetry(source.state, {})
     assert message["sources"]["simulation"]["state"] == "simulated"

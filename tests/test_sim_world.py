@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
-from sim_support import cached_run
 
 from evscreen.sim.body import atmospheric_pressure_psi
 from evscreen.sim.climate import relative_humidity
@@ -20,6 +20,7 @@ from evscreen.sim.media import (
 )
 from evscreen.sim.vehicle import STEP_S, VehicleModel
 from evscreen.state import STATE_PATHS
+from sim_support import cached_run
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -51,7 +52,7 @@ def test_the_same_seed_gives_the_same_drive_bit_for_bit() -> None:
 def test_another_seed_gives_another_drive() -> None:
     a, b = drive(11, 1000), drive(12, 1000)
     assert a[0] != b[0]  # a different car on a different day, from the first message on
-    differing = {path for x, y in zip(a, b) for path in x if x[path] != y[path]}
+    differing = {path for x, y in zip(a, b, strict=True) for path in x if x[path] != y[path]}
     assert {"ambient_temp", "humidity", "battery_soc", "gps.latitude", "gps.longitude", "gps.altitude"} <= differing
 
 
@@ -85,7 +86,7 @@ def test_gps_track_matches_the_distance_driven() -> None:
 
 def test_altitude_is_the_road_the_dynamics_climb() -> None:
     outs = cached_run("hwfet").outputs
-    climbed = sum(o.grade * (o.odometer_m - p.odometer_m) for p, o in zip(outs, outs[1:]))
+    climbed = sum(o.grade * (o.odometer_m - p.odometer_m) for p, o in itertools.pairwise(outs))
     assert outs[-1].altitude_m - outs[0].altitude_m == pytest.approx(climbed, abs=0.5)
     assert max(abs(o.grade) for o in outs) < 0.08  # rolling country, not an alpine pass
     assert max(o.altitude_m for o in outs) - min(o.altitude_m for o in outs) > 5.0
@@ -146,7 +147,7 @@ def test_weather_drifts_slowly_and_humidity_follows_the_air() -> None:
             out = model.outputs()
             temps.append(out.ambient_temp_c)
             hums.append(out.humidity)
-    assert max(abs(b - a) for a, b in zip(temps, temps[1:])) < 0.8  # °C per minute
+    assert max(abs(b - a) for a, b in itertools.pairwise(temps)) < 0.8  # °C per minute
     assert max(temps) - min(temps) < 5.0
     assert max(temps) != min(temps) and max(hums) != min(hums)  # it does drift
     assert all(5.0 <= h <= 100.0 for h in hums)

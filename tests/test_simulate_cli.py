@@ -15,9 +15,9 @@ import can
 import pytest
 
 from conftest import evscreen_cmd
-from evscreen.can.logs import open_log
 from evscreen.can.dbc import PROJECT_DBC
 from evscreen.can.dbc.loader import load_decoder
+from evscreen.can.logs import open_log
 
 DURATION_S = 120
 SEED = "3"

@@ -107,7 +107,8 @@ def test_unit_passes_systemd_analyze_verify(tmp_path, user_mode):
     for needle in ("Type=notify", "WatchdogSec=", "Restart=always", "NoNewPrivileges=yes", "ExecStart=/"):
         assert needle in unit
     if not user_mode:
-        for needle in ("ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=", "SupplementaryGroups=gpio dialout bluetooth"):
+        for needle in ("ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=",
+                       "SupplementaryGroups=gpio dialout bluetooth"):
             assert needle in unit
     path = tmp_path / "evscreen.service"
     path.write_text(unit)

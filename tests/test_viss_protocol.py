@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import viss_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import viss_schema
 from evscreen.vss import viss_protocol as vp
 from evscreen.vss.catalog import BY_FIELD, CATALOG
 from evscreen.vss.errors import VissError

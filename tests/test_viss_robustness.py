@@ -7,12 +7,13 @@ import random
 import threading
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
 import viss_schema
 from conftest import recv_json
 from test_robustness import mutate as mutate_text
 from viss_client import VissClient, values_of
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 VALID: list[dict[str, Any]] = [
     {"action": "get", "path": "Vehicle.Speed"},

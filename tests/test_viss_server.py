@@ -8,12 +8,13 @@ import ssl
 
 import jsonschema
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
 import viss_schema
 from conftest import REPO, recv_json, recv_until
 from test_access import tls_files  # noqa: F401 - the server certificate fixture (test_access.py)
 from viss_client import VissClient, values_of
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 TOKEN = "viss-t0ken-Q7"
 TB = "Vehicle.Powertrain.TractionBattery"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
 
+from conftest import REPO
 from evscreen.protocol import (
     ACTIONS,
     DRIVE_MODES,

@@ -264,7 +264,8 @@ def test_a_refused_value_shows_the_servers_error(live_server, tab):
     assert response["error"] == 'brightness must be an integer from 0 to 100, got "50"'
     assert response["request_id"].startswith("web-")
     both = page.evaluate(
-        "Promise.all([window.evscreen.send({action: 'warp_drive'}), window.evscreen.send({action: 'set_drive_mode', value: 'eco'})])"
+        "Promise.all([window.evscreen.send({action: 'warp_drive'}),"
+        " window.evscreen.send({action: 'set_drive_mode', value: 'eco'})])"
     )
     assert [r["status"] for r in both] == ["error", "success"]
     assert both[0]["code"] == "unknown_action" and both[1]["action"] == "set_drive_mode"

@@ -17,11 +17,11 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import REPO, recv_json, recv_until
-from mqtt_broker import mqtt_flags, wait_until
 from evscreen import __version__
-from evscreen.state import SourceState
 from evscreen.server.web.assets import FILES, etag_matches
 from evscreen.server.web.health import health_report, mqtt_health
+from evscreen.state import SourceState
+from mqtt_broker import mqtt_flags, wait_until
 
 HEALTH_SCHEMA = json.loads((REPO / "docs" / "schema" / "health.json").read_text())
 STATIC = REPO / "src" / "evscreen" / "server" / "web" / "static"
@@ -231,7 +231,8 @@ def _report(sources: dict[str, Any], mqtt: dict[str, Any] | None = None) -> tupl
     ({"can": "live", "gps": "stale"}, None, (200, "degraded")),
     ({"can": "live", "gps": "offline"}, None, (503, "down")),
     ({"can": "offline", "gps": "stale"}, None, (503, "down")),
-    ({"can": "live"}, {"enabled": True, "connected": False, "state": "connecting", "outbox_size": 7}, (200, "degraded")),
+    ({"can": "live"}, {"enabled": True, "connected": False, "state": "connecting", "outbox_size": 7},
+     (200, "degraded")),
     ({"can": "live"}, {"enabled": True, "connected": True, "state": "connected", "outbox_size": 0}, (200, "ok")),
 ])
 def test_health_status_rules(states, mqtt, expected):

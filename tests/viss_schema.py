@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import jsonschema
+
 from conftest import REPO
 
 DATA = REPO / "tests" / "data" / "viss"

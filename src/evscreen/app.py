@@ -12,18 +12,19 @@ from typing import Any
 
 from evscreen import __version__
 from evscreen.address import host_port
-from evscreen.server import viss, web
-from evscreen.server.access import check_bind, resolve_token
 from evscreen.config import LoadedConfig, data_dir, secrets_readable_by_others
 from evscreen.dispatch import Dispatcher
 from evscreen.drivers.base import Source
 from evscreen.drivers.registry import chosen_sources, load_source_class, simulated_bus_config, simulating
 from evscreen.errors import EvscreenError, SourceUnavailable
 from evscreen.host.info import board_model, describe_platform, is_raspberry_pi
+from evscreen.host.sd_notify import Notifier
+from evscreen.server import viss, web
+from evscreen.server.access import check_bind, resolve_token
+from evscreen.server.web.journal_api import journal_routes
 from evscreen.server.websocket import TelemetryServer
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState
-from evscreen.host.sd_notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         journal.on_closed.append(mqtt.publish_record)
     runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt, journal=journal)
     web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    # /api/trips, /api/charges (+ .csv); with the journal off they say so.
+    runtime.server.http_routes.update(journal_routes(runtime))
     if config.viss.enabled:
         runtime.viss = viss.install(runtime)  # VISS v2 at /viss on the same port
     return runtime

@@ -69,7 +69,7 @@ def _root(
     _debug = debug
 
 
-def _load(config_file: Optional[Path], flags: dict[str, Any] | None = None) -> Any:
+def _load(config_file: Path | None, flags: dict[str, Any] | None = None) -> Any:
     from evscreen.config import load_config
 
     return load_config(config_file, flags=flags)
@@ -80,20 +80,20 @@ def _load(config_file: Optional[Path], flags: dict[str, Any] | None = None) -> A
 
 @app.command()
 def serve(
-    config_file: Optional[Path] = ConfigOption,
-    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
-    port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port [default: 8765]."),
-    telemetry_interval: Optional[float] = typer.Option(
+    config_file: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, "--port", "-p", help="TCP port [default: 8765]."),
+    telemetry_interval: float | None = typer.Option(
         None, "--telemetry-interval", help="Seconds between telemetry messages [default: 1.0]."
     ),
-    simulation: Optional[str] = typer.Option(
+    simulation: str | None = typer.Option(
         None, "--simulation", help="auto (real hardware on a Pi, simulated elsewhere), on or off."
     ),
-    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning or error."),
     insecure_no_auth: bool = typer.Option(
         False, "--insecure-no-auth", help="Serve a non-loopback address without a token (not recommended)."
     ),
-    sim_speed: Optional[float] = typer.Option(
+    sim_speed: float | None = typer.Option(
         None, "--sim-speed", metavar="FACTOR",
         help="Simulated seconds per real second, 0.01-1000 (e.g. 20 for a quick demo; default 1).",
     ),
@@ -150,15 +150,15 @@ def _send_help() -> str:
 @app.command(help=_send_help())
 def send(
     action: str = typer.Argument(..., help="The action (see the list above)."),
-    value: Optional[str] = typer.Argument(None, help="The value, if the action takes one (see the list above)."),
+    value: str | None = typer.Argument(None, help="The value, if the action takes one (see the list above)."),
     url: str = UrlOption,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON response."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
-    token: Optional[str] = TokenOption,
-    ca_file: Optional[Path] = CaFileOption,
+    token: str | None = TokenOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
-    from evscreen.tools.client import send_command
     from evscreen.protocol import Rejected, command_from_text
+    from evscreen.tools.client import send_command
 
     try:
         command = command_from_text(action, value)
@@ -178,8 +178,8 @@ def send(
 def watch(
     url: str = UrlOption,
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the server."),
-    token: Optional[str] = TokenOption,
-    ca_file: Optional[Path] = CaFileOption,
+    token: str | None = TokenOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """Watch live telemetry in the terminal, updating in place (Ctrl-C to quit)."""
     from evscreen.tools.client import check_url
@@ -198,20 +198,20 @@ def watch(
 @app.command()
 def probe(
     target: str = typer.Argument(..., help="What to probe: can, gps, dht11, bluetooth, mqtt, or all."),
-    config_file: Optional[Path] = ConfigOption,
-    device: Optional[str] = typer.Option(None, "--device", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
-    old_port: Optional[str] = typer.Option(None, "--port", hidden=True),
-    baud: Optional[int] = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
-    gps_source: Optional[str] = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
-    pin: Optional[int] = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
-    model: Optional[str] = typer.Option(None, "--model", help="DHT11 or DHT22 [default: dht11.model]."),
-    interface: Optional[str] = typer.Option(None, "--interface", help="python-can interface [default: can.interface]."),
-    channel: Optional[str] = typer.Option(None, "--channel", help="CAN channel, e.g. can0 [default: can.channel]."),
-    bitrate: Optional[int] = typer.Option(None, "--bitrate", help="CAN bitrate [default: can.bitrate]."),
-    dbc: Optional[str] = typer.Option(None, "--dbc", help="DBC file [default: can.dbc, else evscreen's own]."),
-    broker: Optional[str] = typer.Option(None, "--broker", help="MQTT broker host [default: mqtt.broker]."),
-    broker_port: Optional[int] = typer.Option(None, "--broker-port", help="MQTT broker port [default: mqtt.port]."),
-    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Seconds to read [default: per probe]."),
+    config_file: Path | None = ConfigOption,
+    device: str | None = typer.Option(None, "--device", help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
+    old_port: str | None = typer.Option(None, "--port", hidden=True),
+    baud: int | None = typer.Option(None, "--baud", help="GPS serial speed [default: gps.baud]."),
+    gps_source: str | None = typer.Option(None, "--gps-source", help="serial or gpsd [default: gps.source]."),
+    pin: int | None = typer.Option(None, "--pin", help="DHT data pin, BCM GPIO number [default: dht11.pin]."),
+    model: str | None = typer.Option(None, "--model", help="DHT11 or DHT22 [default: dht11.model]."),
+    interface: str | None = typer.Option(None, "--interface", help="python-can interface [default: can.interface]."),
+    channel: str | None = typer.Option(None, "--channel", help="CAN channel, e.g. can0 [default: can.channel]."),
+    bitrate: int | None = typer.Option(None, "--bitrate", help="CAN bitrate [default: can.bitrate]."),
+    dbc: str | None = typer.Option(None, "--dbc", help="DBC file [default: can.dbc, else evscreen's own]."),
+    broker: str | None = typer.Option(None, "--broker", help="MQTT broker host [default: mqtt.broker]."),
+    broker_port: int | None = typer.Option(None, "--broker-port", help="MQTT broker port [default: mqtt.port]."),
+    duration: float | None = typer.Option(None, "--duration", "-d", help="Seconds to read [default: per probe]."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON result and nothing else on stdout."),
 ) -> None:
     """Check a sensor while wiring it: a live view while it reads, then a verdict and what to check.
@@ -312,11 +312,11 @@ def can_dump(ctx: typer.Context, **_options: Any) -> None:
 @app.command()
 def simulate(
     # Text, checked by the tool: a bad value is one line naming the option, like every error here.
-    duration: Optional[str] = typer.Option(None, "--duration", "-d", metavar="SECONDS",
+    duration: str | None = typer.Option(None, "--duration", "-d", metavar="SECONDS",
                                            help="Simulated seconds to drive (required)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+    output: str | None = typer.Option(None, "--output", "-o", metavar="FILE",
                                          help="candump log to write, '-' for stdout (required)."),
-    seed: Optional[str] = typer.Option(None, "--seed", metavar="N",
+    seed: str | None = typer.Option(None, "--seed", metavar="N",
                                        help="Seed of the drive [default: simulation.seed]."),
     drive_mode: str = typer.Option(DEFAULT_SETTINGS["drive_mode"], "--drive-mode", metavar="MODE",
                                    help="eco, normal or sport."),
@@ -325,7 +325,7 @@ def simulate(
     charge_limit: str = typer.Option(str(DEFAULT_SETTINGS["charge_limit"]), "--charge-limit", metavar="PERCENT",
                                      help="Charging stops at this SoC, 50-100."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing file."),
-    config_file: Optional[Path] = ConfigOption,
+    config_file: Path | None = ConfigOption,
 ) -> None:
     """Drive the simulated car as fast as possible and write its CAN bus as a candump log.
 
@@ -355,11 +355,15 @@ def _history_command(kind: str, examples: str) -> Any:
     def command(
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list (the keys of docs/journal.md)."),
         as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header row."),
-        since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
-                                            help="Only those that started then or later: YYYY-MM-DD[THH:MM], local time."),
-        limit: Optional[str] = typer.Option(None, "--limit", metavar="N", help="At most N, the latest [default: 1000]."),
-        journal: Optional[Path] = typer.Option(None, "--journal", metavar="FILE", dir_okay=False,
-                                               help="Journal file [default: journal.sqlite3 in the data folder]."),
+        since: str | None = typer.Option(
+            None, "--since", metavar="DATE",
+            help="Only those that started then or later: YYYY-MM-DD[THH:MM], local time.",
+        ),
+        limit: str | None = typer.Option(None, "--limit", metavar="N", help="At most N, the latest [default: 1000]."),
+        journal: Path | None = typer.Option(
+            None, "--journal", metavar="FILE", dir_okay=False,
+            help="Journal file [default: journal.sqlite3 in the data folder].",
+        ),
     ) -> None:
         from evscreen.tools.history import run_history
 
@@ -381,7 +385,7 @@ app.command("trips")(_history_command("trips", """List the trips the journal rec
       evscreen trips --since 2024-05-01 --csv > may.csv
       evscreen trips --limit 1 --json
     """))
-app.command("charges")(_history_command("charges", """List the charge sessions the journal recorded, the latest first, with totals.
+app.command("charges")(_history_command("charges", """List the charge sessions the journal recorded, with totals.
 
     Reads the journal directly: works with or without a running server. --json includes each
     session's charge curve (power against SoC).
@@ -398,7 +402,7 @@ app.command("charges")(_history_command("charges", """List the charge sessions t
 
 @config_app.command("show")
 def config_show(
-    config_file: Optional[Path] = ConfigOption,
+    config_file: Path | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON: {key: {value, source}}."),
 ) -> None:
     """Print the effective configuration and where each value came from (secrets masked)."""
@@ -432,7 +436,7 @@ def config_show(
 
 @config_app.command("init")
 def config_init(
-    path: Optional[Path] = typer.Option(
+    path: Path | None = typer.Option(
         None, "--path", envvar="EVSCREEN_CONFIG", dir_okay=False,
         help="Where to write [default: the default config path, as for `serve` and `config show`].",
     ),
@@ -455,7 +459,7 @@ def config_init(
 
 
 @config_app.command("path")
-def config_path(config_file: Optional[Path] = ConfigOption) -> None:
+def config_path(config_file: Path | None = ConfigOption) -> None:
     """Print the paths in use: config file, data (settings) and logs."""
     from evscreen.config import data_dir, default_config_path, log_dir
 

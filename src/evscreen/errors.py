@@ -49,7 +49,15 @@ class LogFormatError(EvscreenError):
 
 
 class SourceUnavailable(EvscreenError):
-    """A hardware source cannot run on this machine (missing library, device or bus)."""
+    """A hardware source cannot run on this machine (missing library, device or bus).
+
+    ``cause``, when given, is a short key saying why (``"permission"``, ``"no_pin"``...) that
+    ``evscreen probe`` turns into advice.
+    """
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class CommandFailed(EvscreenError):

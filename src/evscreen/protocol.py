@@ -145,6 +145,10 @@ class ActionSpec:
     def typed_help(self) -> str:
         return self.text_help or self.value_help
 
+    def __post_init__(self) -> None:
+        if (self.keys is None) != (self.check is None):
+            raise TypeError(f"{self.name}: an action has both value keys and a check, or neither")
+
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
@@ -184,7 +188,7 @@ SETTING_OF_ACTION = {
 #: Each persisted setting's validator (``volume`` included), for the settings store to re-check
 #: what it reads from disk with exactly the rules the protocol applies.
 SETTING_CHECKS: dict[str, Callable[[Any], Any]] = {
-    setting: ACTIONS[action].check for action, setting in SETTING_OF_ACTION.items()  # type: ignore[misc]
+    setting: check for action, setting in SETTING_OF_ACTION.items() if (check := ACTIONS[action].check) is not None
 }
 SETTING_CHECKS["volume"] = _volume
 
@@ -238,13 +242,13 @@ def command_from_object(obj: dict[str, Any]) -> Command:
         # Echo what the client sent, so that it can tell which of its commands this answers.
         raise Rejected(ErrorCode.UNKNOWN_ACTION, f"unknown action {_show(action)}", action, request_id)
     value = None
-    if spec.keys is not None:
+    if spec.keys is not None and spec.check is not None:  # both or neither: ActionSpec.__post_init__
         present = [k for k in spec.keys if k in obj]
         if not present:
             raise Rejected(ErrorCode.INVALID_VALUE, f"{action} needs \"{spec.keys[0]}\" ({spec.value_help})", action,
                            request_id)
         try:
-            value = spec.check(obj[present[0]])  # type: ignore[misc]
+            value = spec.check(obj[present[0]])
         except ValueError as exc:
             raise Rejected(ErrorCode.INVALID_VALUE, str(exc), action, request_id) from None
     return Command(action, value, request_id)

@@ -85,11 +85,12 @@ class SettingsStore:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError) as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            corrupt = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            aside: Path | None = corrupt  # None when it could not be moved
             try:
-                os.replace(self.path, aside)
+                os.replace(self.path, corrupt)
             except OSError:
-                aside = None  # type: ignore[assignment]
+                aside = None
             log.warning(
                 "settings file %s is corrupt (%s); moved aside to %s, using defaults", self.path, exc, aside
             )

@@ -119,7 +119,8 @@ class VehicleState:
 
     # -- values ---------------------------------------------------------------------------------
 
-    def update(self, source: str, values: Mapping[str, Any] | Iterable[tuple[str, Any]], now: float | None = None) -> None:
+    def update(self, source: str, values: Mapping[str, Any] | Iterable[tuple[str, Any]],
+               now: float | None = None) -> None:
         """Record fresh values from ``source``; paths must be in :data:`STATE_PATHS`."""
         items = values.items() if isinstance(values, Mapping) else values
         store = self._values
@@ -157,10 +158,8 @@ def build_telemetry(
     """The telemetry message for this instant, exactly as the protocol names and nests it."""
     values = state._values  # read-only access; a copy per tick would be wasted work
     wall = time.time() if wall_time is None else wall_time
-    msg: dict[str, Any] = {
-        "type": "telemetry",
-        "timestamp": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
+    stamp = datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
+    msg: dict[str, Any] = {"type": "telemetry", "timestamp": stamp.replace("+00:00", "Z")}
     for name in SCALAR_FIELDS:
         msg[name] = values.get(name)
     for group, names in GROUP_FIELDS.items():

@@ -32,7 +32,8 @@ def check_interface(name: str, key: str = "can.interface") -> None:
     from can.interfaces import VALID_INTERFACES
 
     if name not in VALID_INTERFACES:
-        raise ConfigError(f"{key}: unknown python-can interface {name!r} (known: {', '.join(sorted(VALID_INTERFACES))})")
+        known = ", ".join(sorted(VALID_INTERFACES))
+        raise ConfigError(f"{key}: unknown python-can interface {name!r} (known: {known})")
 
 
 def open_bus(interface: str, channel: str, bitrate: int, options: dict[str, Any]) -> Any:

@@ -191,7 +191,7 @@ class LogReader:
     def _gvret(self) -> Iterator[LogFrame]:
         lines = self._lines()
         columns: dict[str, int] = {}
-        for number, line in lines:
+        for _number, line in lines:
             if line.strip():
                 columns = {name.strip().lower(): i for i, name in enumerate(line.strip().split(","))}
                 break

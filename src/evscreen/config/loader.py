@@ -23,6 +23,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from evscreen.config.schema import APP_NAME, CLIENT_ENV_VARS, ENV_PREFIX, Config, KeySpec, key_specs, sections
 
+
 @dataclass
 class LoadedConfig:
     """The effective configuration, where each value came from, and the file that was read."""
@@ -69,7 +70,7 @@ def load_config(
     exist. ``flags`` maps ``section.key`` to values from the command line (None means not given).
     """
     explicit = path is not None
-    cfg_path = Path(path) if explicit else default_config_path()
+    cfg_path = Path(path) if path is not None else default_config_path()
     env = os.environ if env is None else env
     specs = {s.path: s for s in key_specs()}
     values: dict[str, Any] = {p: s.default for p, s in specs.items()}
@@ -77,7 +78,8 @@ def load_config(
 
     file_found = cfg_path.is_file()
     if explicit and not file_found:
-        raise ConfigError(f"{cfg_path}: config file not found (create one with `evscreen config init --path {cfg_path}`)")
+        raise ConfigError(f"{cfg_path}: config file not found "
+                          f"(create one with `evscreen config init --path {cfg_path}`)")
     if file_found:
         for p, raw in _read_toml(cfg_path).items():
             values[p] = _check(specs[p], raw, source=str(cfg_path))
@@ -184,7 +186,8 @@ def _check(spec: KeySpec, value: Any, *, source: str) -> Any:
     where = f"{spec.path}: " if source != spec.env_var else f"{spec.env_var} ({spec.path}): "
 
     def fail(why: str) -> typing.NoReturn:
-        raise ConfigError(f"{where}{why}, got {_show(value)}" + (f" (from {source})" if source != "command line" else ""))
+        origin = f" (from {source})" if source != "command line" else ""
+        raise ConfigError(f"{where}{why}, got {_show(value)}{origin}")
 
     if value is None or (optional and value == ""):
         if optional:

@@ -9,8 +9,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-
-
 APP_NAME = "evscreen"
 ENV_PREFIX = "EVSCREEN_"
 #: Variables read by the command line itself (which file, and the client tools' URL, token, CA),
@@ -39,7 +37,8 @@ def key(
 class ServerConfig:
     """The WebSocket server the screen connects to."""
 
-    host: str = key("127.0.0.1", "Address to listen on. 127.0.0.1 serves only this machine; 0.0.0.0 serves the network.")
+    host: str = key("127.0.0.1",
+                    "Address to listen on. 127.0.0.1 serves only this machine; 0.0.0.0 serves the network.")
     port: int = key(8765, "TCP port of the WebSocket server.", min=1, max=65535)
     telemetry_interval: float = key(1.0, "Seconds between telemetry messages to each screen.", min=0.02, max=60.0)
     max_message_size: int = key(
@@ -155,7 +154,8 @@ class Dht11Config:
         "cabin_temp", "Telemetry field the temperature goes to: cabin_temp (sensor inside) or ambient_temp (outside).",
         choices=("cabin_temp", "ambient_temp"),
     )
-    smoothing: int = key(3, "Readings whose median is published (1: no smoothing); hides single bad reads.", min=1, max=15)
+    smoothing: int = key(3, "Readings whose median is published (1: no smoothing); hides single bad reads.",
+                         min=1, max=15)
     stale_after_failures: int = key(
         5, "Failed reads in a row after which the value is marked stale (failed reads are retried every 2.1 s).",
         min=1, max=100,
@@ -306,7 +306,8 @@ def key_specs() -> list[KeySpec]:
     for section, cls in sections().items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            # a field has a default or a default factory, never both (dataclasses refuses that)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             m = f.metadata
             specs.append(
                 KeySpec(section, f.name, hints[f.name], default, m["help"], m["choices"], m["min"], m["max"],

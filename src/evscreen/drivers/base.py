@@ -20,10 +20,12 @@ class Source(abc.ABC):
 
     #: The name under which the source appears in telemetry ``sources``.
     name: ClassVar[str]
+    # simulated and stale_after are class defaults that an instance may override (the CAN source
+    # reading the simulated bus; a configured timeout), so they are not ClassVars.
     #: True for the simulated vehicle; shown as "simulated" instead of "live".
-    simulated: ClassVar[bool] = False
+    simulated: bool = False
     #: Seconds without data after which the source is reported stale.
-    stale_after: ClassVar[float] = 5.0
+    stale_after: float = 5.0
 
     def __init__(self, config: Config, state: VehicleState, *, simulated: bool | None = None) -> None:
         """``simulated`` overrides the class's default: the CAN source reading the simulated car's
@@ -31,17 +33,17 @@ class Source(abc.ABC):
         self.config = config
         self.state = state
         if simulated is not None:
-            self.simulated = simulated  # type: ignore[misc]
+            self.simulated = simulated
         state.register_source(self.name, simulated=self.simulated, stale_after=self.stale_after)
 
     @abc.abstractmethod
     async def run(self) -> None:
         """Produce values until cancelled."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: most sources have nothing to release
         """Release the hardware. Called once on shutdown, after ``run`` was cancelled."""
 
-    def on_setting(self, name: str, value: object) -> None:
+    def on_setting(self, name: str, value: object) -> None:  # noqa: B027 - optional: only some sources care
         """A screen setting changed (drive mode, regen level...). Sources that care override this."""
 
     def describe(self) -> str:

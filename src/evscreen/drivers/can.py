@@ -64,7 +64,7 @@ class CanSource(Source):
 
     def __init__(self, config: Config, state: VehicleState, *, simulated: bool = False) -> None:
         cfg: CanConfig = config.can
-        self.stale_after = cfg.timeout  # type: ignore[misc]  # per instance: the configured timeout
+        self.stale_after = cfg.timeout  # per instance: the configured timeout
         super().__init__(config, state, simulated=simulated)
         if not simulated:  # the simulated car's bus is python-can's own `virtual`: no need to import it now
             check_interface(cfg.interface)

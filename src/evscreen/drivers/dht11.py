@@ -159,7 +159,7 @@ def captured_stdout() -> Iterator[io.StringIO]:
     saved_fd = None
     sink = None
     try:
-        sink = tempfile.TemporaryFile()
+        sink = tempfile.TemporaryFile()  # noqa: SIM115 - fd 1 points at it until the finally below restores and closes
         saved_fd = os.dup(1)
         os.dup2(sink.fileno(), 1)
     except (OSError, ValueError):  # no fd 1 (a daemon) or no temp dir: Python-level capture only
@@ -184,9 +184,7 @@ def _unavailable(model: str, why: str, cause: str) -> SourceUnavailable:
     """``cause`` says why the library cannot be used, for the probe's advice: not_installed,
     unsupported_board, import_failed, no_pin, permission, gpio_helper or pin_setup."""
     first = " ".join(why.strip().split())[:300] or "unknown error"
-    exc = SourceUnavailable(f"{model} unavailable: {first}")
-    exc.cause = cause  # type: ignore[attr-defined]
-    return exc
+    return SourceUnavailable(f"{model} unavailable: {first}", cause)
 
 
 def open_sensor(model: str, pin: int) -> Any:
@@ -266,7 +264,7 @@ class Dht11Source(Source):
             if str(exc) != self.unavailable:
                 log.error("%s", exc)
             self.unavailable = str(exc)
-            self.unavailable_cause = getattr(exc, "cause", "pin_setup")
+            self.unavailable_cause = exc.cause or "pin_setup"
             self.state.set_online(self.name, False, str(exc))
             raise
         self.unavailable = None

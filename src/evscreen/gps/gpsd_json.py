@@ -135,9 +135,9 @@ class GpsdStream:
         lat = _number(report, "lat", -90, 90)
         lon = _number(report, "lon", -180, 180)
         stamp = _time(report.get("time"))
-        when = {"time": stamp.time() if stamp else None, "date": stamp.date() if stamp else None}
+        when_time, when_date = (stamp.time(), stamp.date()) if stamp else (None, None)
         if mode < 2 or lat is None or lon is None:
-            return Fix(False, 1, satellites=0, satellites_in_view=self._in_view, **when)
+            return Fix(False, 1, satellites=0, satellites_in_view=self._in_view, time=when_time, date=when_date)
         altitude = _number(report, "altMSL", -1000, 100000)
         if altitude is None and "altMSL" not in report:
             altitude = _number(report, "alt", -1000, 100000)  # gpsd < 3.20: alt is MSL
@@ -147,7 +147,8 @@ class GpsdStream:
         return Fix(
             True, mode, latitude=lat, longitude=lon, altitude=altitude if mode == 3 else None,
             satellites=used, satellites_in_view=self._in_view,
-            speed_kmh=None if speed is None else speed * 3.6, heading=None if track is None else track % 360, **when,
+            speed_kmh=None if speed is None else speed * 3.6, heading=None if track is None else track % 360,
+            time=when_time, date=when_date,
         )
 
 

@@ -26,8 +26,8 @@ class ThrottledLog:
             self._held[key] = self._held.get(key, 0) + 1
             return False
         held = self._held.pop(key, 0)
-        if held:
-            msg += f" ({held} more like this in the last {now - last:.0f} s)"  # type: ignore[operator]
+        if held and last is not None:  # held only counts while a last time is known
+            msg += f" ({held} more like this in the last {now - last:.0f} s)"
         self._last[key] = now
         self.logger.log(level, msg, *args)
         return True

@@ -37,10 +37,10 @@ class Notifier:
         return self._sock is not None
 
     def notify(self, *lines: str) -> None:
-        if self._sock is None:
+        if self._sock is None or self.address is None:  # the socket exists only for an address
             return
         try:
-            self._sock.sendto("\n".join(lines).encode("utf-8", "replace"), self.address)  # type: ignore[arg-type]
+            self._sock.sendto("\n".join(lines).encode("utf-8", "replace"), self.address)
         except OSError as exc:
             log.debug("sd_notify failed: %s", exc)
 

@@ -219,4 +219,5 @@ def _summary(public: dict[str, Any]) -> str:
     if "distance_km" in public:
         return (f"{public['distance_km']} km, {public['energy_kwh']} kWh, {public['wh_per_km']} Wh/km "
                 f"({public['energy_method']}, {public['distance_method']})")
-    return f"{public['energy_kwh']} kWh, SoC {public['soc_start']} -> {public['soc_end']} %, max {public['max_power_kw']} kW"
+    return (f"{public['energy_kwh']} kWh, SoC {public['soc_start']} -> {public['soc_end']} %, "
+            f"max {public['max_power_kw']} kW")

@@ -35,7 +35,8 @@ def resolve_token(config: ServerConfig) -> str | None:
         try:
             token = path.read_text(encoding="utf-8").splitlines()[0].strip() if path.stat().st_size else ""
         except (OSError, UnicodeDecodeError, IndexError) as exc:
-            raise ConfigError(f"server.token_file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+            why = getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"server.token_file: cannot read {path}: {why}") from None
         if not token:
             raise ConfigError(f"server.token_file: {path} is empty")
         if os.name == "posix" and path.stat().st_mode & 0o077:

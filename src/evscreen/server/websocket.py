@@ -29,12 +29,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from evscreen.server.access import origin_allowed, presented_token, token_matches
 from evscreen.config import ServerConfig
 from evscreen.dispatch import Dispatcher
 from evscreen.errors import ConfigError
 from evscreen.host.logthrottle import ThrottledLog
 from evscreen.protocol import ErrorCode, Rejected, error_response, parse_command
+from evscreen.server.access import origin_allowed, presented_token, token_matches
 from evscreen.server.ratelimit import FloodGuard
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState, build_telemetry

@@ -11,6 +11,7 @@ The pack has three cell blocks, each heated by its share of I²·R and cooled by
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -64,7 +65,7 @@ def _cell_ocv_area(soc: float) -> float:
 
 
 _OCV_AREA: list[float] = [0.0]
-for (_s0, _v0), (_s1, _v1) in zip(OCV_TABLE, OCV_TABLE[1:]):
+for (_s0, _v0), (_s1, _v1) in itertools.pairwise(OCV_TABLE):
     _OCV_AREA.append(_OCV_AREA[-1] + (_s1 - _s0) * (_v0 + _v1) / 2.0)
 
 

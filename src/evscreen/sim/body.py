@@ -31,12 +31,13 @@ class BodyParams:
 
 def air_density(temp_c: float, altitude_m: float) -> float:
     """Dry-air density (kg/m³) from the barometric formula of the standard atmosphere."""
-    pressure_pa = 101_325.0 * (1.0 - 2.25577e-5 * altitude_m) ** 5.25588
+    pressure_pa: float = 101_325.0 * (1.0 - 2.25577e-5 * altitude_m) ** 5.25588  # ** on floats is typed Any
     return pressure_pa / (AIR_GAS_CONSTANT * (temp_c + 273.15))
 
 
 def atmospheric_pressure_psi(altitude_m: float) -> float:
-    return 14.6959 * (1.0 - 2.25577e-5 * altitude_m) ** 5.25588
+    psi: float = 14.6959 * (1.0 - 2.25577e-5 * altitude_m) ** 5.25588
+    return psi
 
 
 @dataclass(frozen=True)

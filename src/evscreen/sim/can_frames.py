@@ -147,7 +147,9 @@ def ecu_signals(out: VehicleOutputs, yaw_rate_dps: float = 0.0) -> dict[str, dic
             "CompressorPower": out.hvac_power_w / 1000.0,
         },
         "VCU_DriveSettings": {"ReadyState": "NotReady" if off else "Ready"},
-        "TPMS_TirePressures": {f"TireTemp_{w}": t for w, t in zip(("FL", "FR", "RL", "RR"), out.tyre_temps_c)},
+        "TPMS_TirePressures": {
+            f"TireTemp_{w}": t for w, t in zip(("FL", "FR", "RL", "RR"), out.tyre_temps_c, strict=True)
+        },
     }
 
 

@@ -38,9 +38,8 @@ class ChargingSession:
             else:
                 wanted = min(CHARGER_W, acceptance_w + aux_w)
                 self.power_w = min(wanted, self.power_w + RAMP_W_PER_S * dt)
-        elif self.phase == "unplugging":
-            if self.elapsed_s >= PLUG_S:
-                self._enter("done")
+        elif self.phase == "unplugging" and self.elapsed_s >= PLUG_S:
+            self._enter("done")
         self.delivered_wh += self.power_w * dt / 3600.0
         return self.power_w
 

@@ -100,5 +100,5 @@ def load_cycle(name: str) -> DriveCycle:
     """One of :data:`CYCLE_NAMES`, read from the package data."""
     if name not in CYCLE_NAMES:
         raise ValueError(f"no drive cycle named {name!r} (known: {', '.join(CYCLE_NAMES)})")
-    text = resources.files("evscreen.sim").joinpath("cycles", f"{name}.csv").read_text(encoding="utf-8")
+    text = resources.files("evscreen.sim").joinpath("cycles").joinpath(f"{name}.csv").read_text(encoding="utf-8")
     return parse_cycle(name, text)

@@ -62,7 +62,8 @@ def torque_limit(motor: MotorParams, omega: float, power_limit_w: float, temp_c:
 def speed_losses(motor: MotorParams, omega: float, flux_factor: float) -> float:
     """Losses that depend on speed only (iron, windage, inverter idle), in W."""
     w = abs(omega)
-    return motor.iron_loss_coeff * flux_factor * w**1.5 + motor.windage_coeff * w * w + motor.inverter_idle_w
+    iron: float = motor.iron_loss_coeff * flux_factor * w**1.5  # float ** float is typed Any (could be complex)
+    return iron + motor.windage_coeff * w * w + motor.inverter_idle_w
 
 
 def losses(motor: MotorParams, torque: float, omega: float, flux_factor: float) -> float:

@@ -38,7 +38,7 @@ class Tyres:
     def pressures_psi(self, atmosphere_psi: float) -> list[float]:
         """Gauge pressures now: the gas law from the cold setting, minus today's atmosphere."""
         out = []
-        for cold, temp in zip(self.cold_gauge_psi, self.temps_c):
+        for cold, temp in zip(self.cold_gauge_psi, self.temps_c, strict=True):
             absolute = (cold + 14.6959) * (temp + 273.15) / (self.cold_temp_c + 273.15)
             out.append(absolute - atmosphere_psi)
         return out

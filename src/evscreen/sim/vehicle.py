@@ -468,7 +468,7 @@ def field_values(out: VehicleOutputs) -> dict[str, Any]:
         "battery_cells.block_b": out.battery_temps_c[1],
         "battery_cells.block_c": out.battery_temps_c[2],
     }
-    for name, psi in zip(TYRES, out.tyre_pressures_psi):
+    for name, psi in zip(TYRES, out.tyre_pressures_psi, strict=True):
         values[f"tire_pressure.{name}"] = psi
     return values
 

@@ -197,7 +197,7 @@ class _Generator:
             self.prelude.append(f"{table} = tuple(({', '.join(exprs)},) for _v in range(256))")
             temps = [f"_s{len(values) + i}" for i in range(len(group))]
             lines.append(f"{indent}{', '.join(temps)}, = {table}[data[{byte}]]")
-            values.update(zip(group, temps))
+            values.update(zip(group, temps, strict=True))
         return values
 
     def function(self, guard: str | None = None) -> str:

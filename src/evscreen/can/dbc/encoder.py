@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from evscreen.can.dbc.spec import MessageSpec, SignalSpec, first_bit
@@ -45,18 +45,18 @@ class SignalEncoder:
         self.minimum: float | None = spec["minimum"]
         self.maximum: float | None = spec["maximum"]
         self.nbytes = nbytes
-        self.mask = (1 << self.length) - 1
+        self.mask: int = (1 << self.length) - 1
         if self.signed:
             self.raw_min, self.raw_max = -(1 << (self.length - 1)), (1 << (self.length - 1)) - 1
         else:
             self.raw_min, self.raw_max = 0, self.mask
         self.little = not spec["big_endian"]
         # Little-endian signals are placed in the payload read little-endian, then byte-swapped.
-        self.shift = spec["start"] if self.little else 8 * nbytes - (first_bit(spec) + self.length)
+        self.shift: int = spec["start"] if self.little else 8 * nbytes - (first_bit(spec) + self.length)
         if self.shift < 0 or self.shift + self.length > 8 * nbytes:
             raise ValueError(f"signal {self.name} does not fit in {nbytes} bytes")
-        self.choices = {name: raw for raw, name in (spec["choices"] or {}).items()}
-        self._pack = None
+        self.choices: dict[str, int] = {name: raw for raw, name in (spec["choices"] or {}).items()}
+        self._pack: Callable[[float], bytes] | None = None  # set for float signals, and only for them
         if self.is_float:
             pack = _FLOAT_PACK.get(self.length)
             if pack is None:
@@ -80,9 +80,10 @@ class SignalEncoder:
         if high is not None and value > high:
             value = high
         conv = self.conv
-        if self.is_float:
+        if self._pack is not None:
             scaled = value if conv == "identity" else (value - self.offset) / self.scale
-            return int.from_bytes(self._pack(scaled), "little")  # type: ignore[misc]
+            return int.from_bytes(self._pack(scaled), "little")
+        raw: int
         if conv == "linear":
             raw = round((value - self.offset) / self.scale)
         elif conv == "identity":
@@ -133,7 +134,8 @@ class MessageEncoder:
         source = "\n".join(encoder_source(f"_e{v}", members, self._mux_bits[v], self.length, namespace)
                            for v, members in enumerate(self._members))
         exec(compile(source, f"<encoder {self.name}>", "exec"), namespace)
-        self._functions = [namespace[f"_e{v}"] for v in range(len(self.variants))]
+        self._functions: list[Callable[[Mapping[str, Any]], int]] = [
+            namespace[f"_e{v}"] for v in range(len(self.variants))]
 
     def __repr__(self) -> str:
         return f"<MessageEncoder {self.name}>"

@@ -61,6 +61,7 @@ def read_dbc_text(path: Path) -> str:
 def parse_dbc(text: str, name: str = "<dbc>") -> tuple[Any, list[str]]:
     """Parse DBC text with cantools, repairing what real files get wrong. Returns (database, warnings)."""
     import cantools
+    from cantools.database.can import Database as CanDatabase
     from cantools.database.errors import Error as CantoolsError
 
     warnings: list[str] = []
@@ -84,7 +85,7 @@ def parse_dbc(text: str, name: str = "<dbc>") -> tuple[Any, list[str]]:
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
             # cantools turns a few semantic problems into bare exceptions.
             raise DbcError(f"{name}: cannot load DBC: {type(exc).__name__}: {exc}") from None
-        if not db.messages:
+        if not isinstance(db, CanDatabase) or not db.messages:  # database_format="dbc": always a CAN database
             raise DbcError(f"{name}: defines no messages (BO_ lines); is it a DBC file?")
         return db, warnings
     raise DbcError(f"{name}: too many problems to repair")

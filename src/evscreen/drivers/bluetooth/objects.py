@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 ADAPTER = "org.bluez.Adapter1"
@@ -277,7 +277,7 @@ class BluezObjects:
         """The connected device; one with a media player first (a phone rather than a headset)."""
         connected = [p for p in self.devices(adapter_path) if self.props(p, DEVICE).get("Connected") is True]
         with_player = [p for p in connected if self.player_of(p) is not None]
-        return (with_player or connected or [None])[0]
+        return next(iter(with_player or connected), None)
 
     def _belongs_to(self, path: str, interface: str, device_path: str) -> bool:
         return self.props(path, interface).get("Device") == device_path or path.startswith(device_path + "/")
@@ -289,12 +289,12 @@ class BluezObjects:
             return addressed
         players = [p for p in self.with_interface(PLAYER) if self._belongs_to(p, PLAYER, device_path)]
         playing = [p for p in players if self.props(p, PLAYER).get("Status") == "playing"]
-        return (playing or players or [None])[0]
+        return next(iter(playing or players), None)
 
     def transport_of(self, device_path: str) -> str | None:
         transports = [t for t in self.with_interface(TRANSPORT) if self._belongs_to(t, TRANSPORT, device_path)]
         active = [t for t in transports if self.props(t, TRANSPORT).get("State") == "active"]
-        return (active or transports or [None])[0]
+        return next(iter(active or transports), None)
 
     def device_name(self, device_path: str) -> str | None:
         props = self.props(device_path, DEVICE)
@@ -306,14 +306,13 @@ class BluezObjects:
         if adapter is None:
             return BluetoothView(adapter_name, other_adapters=others)
         adapter_props = self.props(adapter, ADAPTER)
-        base = {
-            "adapter_name": adapter_name, "adapter_path": adapter,
-            "adapter_address": clean_text(adapter_props.get("Address")), "powered": _flag(adapter_props.get("Powered")),
-            "other_adapters": others,
-        }
+        base = BluetoothView(
+            adapter_name, adapter_path=adapter, adapter_address=clean_text(adapter_props.get("Address")),
+            powered=_flag(adapter_props.get("Powered")), other_adapters=others,
+        )
         device = self.connected_device(adapter)
         if device is None:
-            return BluetoothView(**base)
+            return base
         player = self.player_of(device)
         transport = self.transport_of(device)
         player_props = self.props(player, PLAYER)
@@ -323,8 +322,8 @@ class BluezObjects:
         if player is not None:
             position_ms = self.clocks.get(player, PlayerClock()).position_ms_at(now)
             position = _position_seconds(position_ms, track.duration)
-        return BluetoothView(
-            **base,
+        return replace(
+            base,
             device_path=device,
             device_address=clean_text(self.props(device, DEVICE).get("Address")),
             device_name=self.device_name(device),

@@ -23,16 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evscreen.drivers.base import BluetoothControl, MediaControl, Source
-from evscreen.drivers.bluetooth.errors import ADVICE_BLUETOOTHD, ADVICE_GROUP, ALREADY_DONE, command_failed, unavailable
-from evscreen.drivers.bluetooth.objects import (
-    DEVICE,
-    PLAYER,
-    TRANSPORT,
-    BluetoothView,
-    BluezObjects,
-    clean_text,
-    volume_to_bluez,
-)
 from evscreen.drivers.bluetooth.dbus_system import (
     BusUnavailable,
     DbusCallError,
@@ -42,6 +32,16 @@ from evscreen.drivers.bluetooth.dbus_system import (
     disconnect_quietly,
     plain,
     system_bus_address,
+)
+from evscreen.drivers.bluetooth.errors import ADVICE_BLUETOOTHD, ADVICE_GROUP, ALREADY_DONE, command_failed, unavailable
+from evscreen.drivers.bluetooth.objects import (
+    DEVICE,
+    PLAYER,
+    TRANSPORT,
+    BluetoothView,
+    BluezObjects,
+    clean_text,
+    volume_to_bluez,
 )
 from evscreen.errors import CommandFailed
 from evscreen.protocol import ErrorCode

@@ -105,10 +105,7 @@ class WebRoutes:
 
 
 def install(runtime: Runtime) -> WebRoutes:
-    """Serve the dashboard, /healthz and the journal's /api/... on ``runtime``'s WebSocket port."""
-    from evscreen.server.web.journal_api import journal_routes
-
+    """Serve the dashboard and /healthz on ``runtime``'s WebSocket port."""
     web = WebRoutes(runtime)
     runtime.server.http_routes.update(web.routes())
-    runtime.server.http_routes.update(journal_routes(runtime))  # /api/trips, /api/charges (+ .csv)
     return web

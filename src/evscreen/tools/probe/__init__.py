@@ -88,8 +88,9 @@ async def run_source(source: Any, duration: float, on_refresh: Callable[[float],
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await source.close()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    failure = task.exception() if task.done() and not task.cancelled() else None
+    if failure is not None:
+        raise failure
     return loop.time() - started
 
 

@@ -128,10 +128,10 @@ def _verdict(source: GpsSource, fixes: list[Fix], problems: list[Problem], elaps
             problem = Problem("silent", "no data in the probe's time")
         if serial and problem.cause == "silent" and counters["bytes"] and counters["error_total"]:
             problem = Problem("no_nmea", problem.message)
-        cause, advice = CAUSES.get(problem.cause, (problem.message, []))
-        return ProbeResult("gps", False, problem.message, readings, cause, list(advice), elapsed)
+        why, hints = CAUSES.get(problem.cause, (problem.message, []))
+        return ProbeResult("gps", False, problem.message, readings, why, list(hints), elapsed)
     advice: list[str] = []
-    cause = None
+    cause: str | None = None
     damaged = counters["error_total"]
     if serial and damaged > 0.1 * (good + damaged):
         cause = f"{damaged} of {good + damaged} sentences were damaged"

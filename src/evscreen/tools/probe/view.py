@@ -15,8 +15,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evscreen.tools.terminal import literal
-
 if TYPE_CHECKING:
     from evscreen.tools.probe import ProbeResult, Rows
 
