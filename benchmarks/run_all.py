@@ -37,6 +37,8 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("sim_step.py", [], ["--seconds", "120"]),
     ("nmea_throughput.py", [], []),
     ("mqtt_writes.py", ["--seconds", "60", "--outage", "30"], ["--seconds", "15", "--outage", "10"]),
+    ("journal_writes.py", ["--seconds", "120"], ["--seconds", "45"]),
+    ("journal_predictions.py", [], ["--seeds", "1"]),
 ]
 
 

@@ -38,12 +38,13 @@ UNITS = {
     "current": ["mA", "A"],
     "temperature": ["°C", "°F", "K"],
     "pressure": ["Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi", "mPa"],
+    "energy": ["J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal", "kcal", "Mcal", "Gcal"],
 }
 ANY_STATE_CLASS = ["measurement", "measurement_angle", "total", "total_increasing"]
 STATE_CLASSES = {
     "battery": ["measurement"], "humidity": ["measurement"], "speed": ["measurement"], "power": ["measurement"],
     "voltage": ["measurement"], "current": ["measurement"], "temperature": ["measurement"],
-    "pressure": ["measurement"], "distance": ANY_STATE_CLASS, "enum": [],
+    "pressure": ["measurement"], "distance": ANY_STATE_CLASS, "enum": [], "energy": ["total", "total_increasing"],
 }
 
 DEVICE = {

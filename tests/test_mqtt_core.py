@@ -20,7 +20,7 @@ from evscreen.dispatch import Dispatcher
 from evscreen.drivers.backoff import Backoff
 from evscreen.errors import ConfigError
 from evscreen.mqtt.commands import answer_command
-from evscreen.mqtt.discovery import SENSORS, discovery_messages
+from evscreen.mqtt.discovery import RECORD_SENSORS, SENSORS, discovery_messages
 from evscreen.mqtt.options import BridgeOptions, allowed_actions, machine_vehicle_id
 from evscreen.mqtt.topics import StateTracker, Topics, encode_value
 from evscreen.settings import DEFAULT_SETTINGS, SettingsStore
@@ -280,7 +280,7 @@ def test_any_payload_gets_exactly_one_well_formed_response(dispatcher: Dispatche
 def test_discovery_payloads_satisfy_home_assistant() -> None:
     topics = Topics("evscreen/car.1")
     messages = discovery_messages(topics, "car.1", "homeassistant")
-    assert len(messages) == len(SENSORS) + 1
+    assert len(messages) == len(SENSORS) + len(RECORD_SENSORS) + 1  # + the journal's last trip/charge
     devices, unique_ids = [], set()
     for topic, payload in messages:
         match = DISCOVERY_TOPIC.fullmatch(topic)

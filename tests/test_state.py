@@ -133,7 +133,7 @@ def test_paths_cover_the_message():
     message = build_telemetry(VehicleState(), DEFAULT_SETTINGS)
     leaves = set()
     for key, value in message.items():
-        if key in ("type", "timestamp", "sources"):
+        if key in ("type", "timestamp", "sources", "predictions"):  # extra keys of evscreen's own
             continue
         if isinstance(value, dict):
             leaves |= {f"{key}.{k}" for k in value}
@@ -159,3 +159,16 @@ def test_protocol_doc_names_every_field_action_and_error_code():
 
     assert {v["properties"]["action"]["const"] for v in command["oneOf"]} == set(ACTIONS)
     assert set(response["oneOf"][1]["properties"]["code"]["enum"]) == {c.value for c in ErrorCode}
+
+
+def test_predictions_are_an_object_while_predictions_on_and_null_otherwise():
+    state = VehicleState()
+    assert build_telemetry(state, {**DEFAULT_SETTINGS, "predictions_on": False})["predictions"] is None
+    on = {**DEFAULT_SETTINGS, "predictions_on": True}
+    assert build_telemetry(state, on)["predictions"] == {
+        "range_km": None, "consumption_wh_per_km": None, "minutes_to_charge_limit": None}
+    state.predictions = {"range_km": 312.5, "consumption_wh_per_km": 141.0, "minutes_to_charge_limit": None,
+                         "not_a_field": 1}
+    assert build_telemetry(state, on)["predictions"] == {
+        "range_km": 312.5, "consumption_wh_per_km": 141.0, "minutes_to_charge_limit": None}
+    assert build_telemetry(state, {**DEFAULT_SETTINGS, "predictions_on": False})["predictions"] is None

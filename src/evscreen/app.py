@@ -21,11 +21,14 @@ from evscreen.host.info import board_model, describe_platform, is_raspberry_pi
 from evscreen.host.sd_notify import Notifier
 from evscreen.server import viss, web
 from evscreen.server.access import check_bind, resolve_token
+from evscreen.server.web.journal_api import journal_routes
 from evscreen.server.websocket import TelemetryServer
 from evscreen.settings import SettingsStore
 from evscreen.state import VehicleState
 
 if TYPE_CHECKING:
+    from evscreen.config import Config
+    from evscreen.journal.sink import JournalSink
     from evscreen.mqtt import MqttBridge
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class Runtime:
     server: TelemetryServer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     mqtt: MqttBridge | None = None  # when [mqtt] enabled = true
+    journal: JournalSink | None = None  # when [journal] enabled = true
     viss: Any = None  # the VISS endpoint when [viss] enabled = true
 
     @property
@@ -52,6 +56,9 @@ class Runtime:
         return f"{self.server.scheme}://{host_port(self.loaded.config.server.host, self.server.port)}"
 
     async def start(self) -> None:
+        if self.journal is not None:
+            # Before the port opens: once it is, clients (and tests) may take the server as up.
+            await self.journal.start()
         await self.server.start()
         for source in self.sources:  # each under the supervisor (drivers/supervisor.py)
             self.tasks.append(asyncio.create_task(source.run(), name=f"source-{source.name}"))
@@ -65,6 +72,11 @@ class Runtime:
             except Exception:
                 log.exception("stopping the MQTT bridge failed")
         await self.server.stop()
+        if self.journal is not None:
+            try:
+                await self.journal.stop()
+            except Exception:
+                log.exception("stopping the journal failed")
         await asyncio.get_running_loop().run_in_executor(None, self.settings.flush)
         for task in self.tasks:
             task.cancel()  # a cancelled source closes itself (the supervisor's last step)
@@ -110,11 +122,35 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         from evscreen.mqtt import MqttBridge
 
         mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
-    runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt)
+    journal = _journal(config, state, settings, sources, sim)
+    if journal is not None and mqtt is not None:
+        journal.on_closed.append(mqtt.publish_record)
+    runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt, journal=journal)
     web.install(runtime)  # the dashboard (/) and /healthz on the same port
+    # /api/trips, /api/charges (+ .csv); with the journal off they say so.
+    runtime.server.http_routes.update(journal_routes(runtime))
     if config.viss.enabled:
         runtime.viss = viss.install(runtime)  # VISS v2 at /viss on the same port
     return runtime
+
+
+def _journal(config: Config, state: VehicleState, settings: SettingsStore, sources: list[Source],
+             sim: bool) -> JournalSink | None:
+    """The journal sink; on the simulated car's clock when simulating, so its history has real durations."""
+    if not config.journal.enabled:
+        return None
+    import time
+
+    from evscreen.journal.sink import JournalSink
+    from evscreen.journal.store import JOURNAL_FILE
+
+    clock = next((s.vehicle_clock for s in sources if s.vehicle_clock is not None), None)
+    interval = 1.0
+    if sim and clock is not None:
+        # One sample per few simulated seconds at most, however fast the simulation runs.
+        interval = max(0.02, min(1.0, 1.0 / config.simulation.speed))
+    return JournalSink(state, settings, data_dir() / JOURNAL_FILE, checkpoint_seconds=config.journal.checkpoint_seconds,
+                       sample_interval=interval, clock=clock or time.time, clock_is_wall=clock is None)
 
 
 def banner(runtime: Runtime) -> list[str]:
@@ -138,6 +174,8 @@ def banner(runtime: Runtime) -> list[str]:
     lines.append(f"serving telemetry every {config.server.telemetry_interval:g} s on {runtime.url}; {auth}")
     if runtime.mqtt is not None:
         lines.append(runtime.mqtt.describe())
+    if runtime.journal is not None:
+        lines.append(runtime.journal.describe())
     page = runtime.url.replace("ws", "http", 1) + "/"
     lines.append(f"dashboard: {page}" + ("?token=TOKEN" if runtime.server.token else "") + f", health: {page}healthz")
     if runtime.viss is not None:

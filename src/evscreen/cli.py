@@ -351,6 +351,55 @@ def simulate(
     raise typer.Exit(code)
 
 
+# --- trips, charges ----------------------------------------------------------------------------
+
+
+def _history_command(kind: str, examples: str) -> Any:
+    def command(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list (the keys of docs/journal.md)."),
+        as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header row."),
+        since: str | None = typer.Option(
+            None, "--since", metavar="DATE",
+            help="Only those that started then or later: YYYY-MM-DD[THH:MM], local time.",
+        ),
+        limit: str | None = typer.Option(None, "--limit", metavar="N", help="At most N, the latest [default: 1000]."),
+        journal: Path | None = typer.Option(
+            None, "--journal", metavar="FILE", dir_okay=False,
+            help="Journal file [default: journal.sqlite3 in the data folder].",
+        ),
+    ) -> None:
+        from evscreen.tools.history import run_history
+
+        raise typer.Exit(run_history(kind, as_json=as_json, as_csv=as_csv, since=since, limit=limit, journal=journal))
+
+    command.__doc__ = examples
+    return command
+
+
+app.command("trips")(_history_command("trips", """List the trips the journal recorded, the latest first, with totals.
+
+    Reads the journal directly: works with or without a running server. Energy is net at the
+    battery; 'measured by' says whether it came from the BMS's counters or V x I, and the distance
+    from the odometer or the speed (docs/journal.md).
+
+    \b
+    Examples:
+      evscreen trips
+      evscreen trips --since 2024-05-01 --csv > may.csv
+      evscreen trips --limit 1 --json
+    """))
+app.command("charges")(_history_command("charges", """List the charge sessions the journal recorded, with totals.
+
+    Reads the journal directly: works with or without a running server. --json includes each
+    session's charge curve (power against SoC).
+
+    \b
+    Examples:
+      evscreen charges
+      evscreen charges --since 2024-05-01 --json
+    """))
+
+
 # --- config ------------------------------------------------------------------------------------
 
 

@@ -96,6 +96,9 @@ class VehicleState:
         self._values: dict[str, Any] = {}
         self._sources: dict[str, SourceStatus] = {}
         self.version = 0  # bumped on every change, so sinks can tell when something moved
+        #: evscreen's own estimates (range, consumption, time to the charge limit), written by the
+        #: journal; sent as ``predictions`` while the predictions_on setting is true.
+        self.predictions: dict[str, Any] | None = None
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -186,8 +189,19 @@ def build_telemetry(
         msg[group] = {name: values.get(f"{group}.{name}") for name in names}
     msg["media"]["volume"] = settings.get("volume")  # an extra key: the persisted media volume
     msg["settings"] = {name: settings.get(name) for name in SETTINGS_FIELDS}
+    msg["predictions"] = predictions_object(state) if settings.get("predictions_on") is True else None
     msg["sources"] = state.describe_sources(now)
     return msg
+
+
+#: The fields of the ``predictions`` object (null each while not known).
+PREDICTION_FIELDS: tuple[str, ...] = ("range_km", "consumption_wh_per_km", "minutes_to_charge_limit")
+
+
+def predictions_object(state: VehicleState) -> dict[str, Any]:
+    """The ``predictions`` object: every field present, null until the journal has an estimate."""
+    known = state.predictions or {}
+    return {name: known.get(name) for name in PREDICTION_FIELDS}
 
 
 def telemetry_paths() -> list[str]:

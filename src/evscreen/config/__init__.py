@@ -25,6 +25,7 @@ from evscreen.config.schema import (
     Config,
     Dht11Config,
     GpsConfig,
+    JournalConfig,
     KeySpec,
     LoggingConfig,
     MqttConfig,
@@ -38,7 +39,7 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
+    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
     "SimulationConfig", "VissConfig", "data_dir", "default_config_path", "default_config_text", "display_value",
     "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
     "toml_value",

@@ -94,7 +94,8 @@ class SimulationConfig:
     speed: float = key(1.0, "Simulated seconds per real second (for demos and tests).", min=0.01, max=1000.0)
     charge_every: int = key(
         2, "Drive-cycle loops (UDDS + HWFET, ~36 min) between stops at a DC charger, where the simulated car"
-        " charges to the charge_limit setting. 0: only when the battery runs low.", min=0, max=1000,
+        " charges to the charge_limit setting (0: only when the battery runs low). After the other loops it parks,"
+        " switched off, for an errand (8-40 min) or, every other time, a long stay (1-4 h).", min=0, max=1000,
     )
     cabin_set_point: float = key(21.0, "Cabin temperature (°C) the simulated car's climate control aims for.",
                                  min=16.0, max=28.0)
@@ -244,6 +245,17 @@ class MqttConfig:
 
 
 @dataclass
+class JournalConfig:
+    """The trip and charge journal, and the predictions learned from it (docs/journal.md)."""
+
+    enabled: bool = key(True, "Record trips and charge sessions in the data folder (`evscreen trips`, `charges`).")
+    checkpoint_seconds: float = key(
+        30.0, "Seconds between saves of the open trip or charge session (and at once when one starts or ends):"
+        " a power cut loses at most this much of it; fewer saves spare the SD card.", min=1.0, max=3600.0,
+    )
+
+
+@dataclass
 class Config:
     """The whole configuration, one attribute per ``[section]`` of the TOML file."""
 
@@ -256,6 +268,7 @@ class Config:
     dht11: Dht11Config = field(default_factory=Dht11Config)
     bluetooth: BluetoothConfig = field(default_factory=BluetoothConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
 
 
 @dataclass(frozen=True)

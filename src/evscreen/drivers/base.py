@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, final
 
 from evscreen.drivers.backoff import Backoff
@@ -39,6 +40,9 @@ class Source(abc.ABC):
     media: MediaControl | None = None
     #: What connects Bluetooth devices (``connect_bluetooth``), if this source can.
     bluetooth: BluetoothControl | None = None
+    #: The source's own clock in epoch seconds, if it keeps one (the simulated car's time, which runs
+    #: as fast as the simulation): the journal records history on it.
+    vehicle_clock: Callable[[], float] | None = None
 
     def __init__(self, config: Config, state: VehicleState, *, simulated: bool | None = None,
                  stale_after: float | None = None) -> None:

@@ -158,6 +158,13 @@ class SimulatedVehicle(Source):
         self.bus: Any = None
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
+        self._born = time.time()
+        self.vehicle_clock = self._vehicle_time
+
+    def _vehicle_time(self) -> float:
+        """The simulated car's own time as epoch seconds: now at start-up, then as fast as it runs
+        (the journal records its history on this clock, so a trip lasts as long as it was driven)."""
+        return self._born + self.model.time_s
 
     def on_setting(self, name: str, value: Any) -> None:
         if name == "drive_mode":

@@ -124,6 +124,7 @@ class MqttBridge:
         self._backoff = Backoff(config.reconnect_min_delay, config.reconnect_max_delay)
         self._max_inflight = MAX_INFLIGHT
         self._warned_retained = False
+        self._records: dict[str, bytes] = {}  # the journal's last trip and charge: topic -> payload
         settings.subscribe(lambda name, value: self._state_wake.set())
 
     # -- what /healthz and the banner show ----------------------------------------------------------
@@ -285,6 +286,8 @@ class MqttBridge:
             if self.config.homeassistant:
                 await conn.subscribe(f"{self.config.homeassistant_prefix}/status", 1)
             conn.publish(self.topics.status, b"online", 1, retain=True)
+            for topic, payload in self._records.items():
+                conn.publish(topic, payload, 1, retain=True)
             if self.config.homeassistant:
                 self._publish_discovery(conn)
         except (NotConnected, ConnectFailed, asyncio.TimeoutError) as exc:
@@ -428,6 +431,15 @@ class MqttBridge:
                     return
             with contextlib.suppress(asyncio.TimeoutError):
                 await within(self._state_wake.wait(), interval)
+
+    def publish_record(self, kind: str, record: dict[str, Any]) -> None:
+        """The journal's last closed ``trip`` or ``charge``, retained: now if connected, else on connecting."""
+        topic = self.topics.last_record(kind)
+        self._records[topic] = json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+        conn = self._conn
+        if conn is not None and self.connected:
+            with contextlib.suppress(NotConnected):
+                conn.publish(topic, self._records[topic], 1, retain=True)
 
     def _publish_discovery(self, conn: MqttConnection) -> None:
         for topic, payload in discovery_messages(self.topics, self.options.vehicle_id,

@@ -51,6 +51,20 @@ SENSORS: tuple[Sensor, ...] = (
     Sensor("settings.drive_mode", "Drive mode", None, "enum", None, options=DRIVE_MODES, icon="mdi:car-cog"),
 )
 
+#: The journal's last closed trip and charge session (retained JSON at ``<prefix>/trip/last`` and
+#: ``<prefix>/charge/last``): (record kind, field, sensor). Each also carries the whole record as
+#: attributes.
+RECORD_SENSORS: tuple[tuple[str, str, Sensor], ...] = (
+    ("trip", "distance_km", Sensor("trip.distance_km", "Last trip distance", "km", "distance", None,
+                                   icon="mdi:map-marker-distance")),
+    ("trip", "energy_kwh", Sensor("trip.energy_kwh", "Last trip energy", "kWh", "energy", None)),
+    ("trip", "wh_per_km", Sensor("trip.wh_per_km", "Last trip consumption", "Wh/km", None, None,
+                                 icon="mdi:lightning-bolt-outline")),
+    ("charge", "energy_kwh", Sensor("charge.energy_kwh", "Last charge energy", "kWh", "energy", None)),
+    ("charge", "soc_end", Sensor("charge.soc_end", "Last charge ended at", "%", "battery", None)),
+    ("charge", "max_power_kw", Sensor("charge.max_power_kw", "Last charge peak power", "kW", "power", None)),
+)
+
 #: Home Assistant accepts ``[a-zA-Z0-9_-]`` in the node and object ids of a discovery topic.
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -99,6 +113,21 @@ def discovery_messages(topics: Topics, vehicle_id: str, prefix: str = "homeassis
             config["options"] = list(sensor.options)
         if sensor.icon is not None:
             config["icon"] = sensor.icon
+        out.append((f"{prefix}/sensor/{node}/{object_id}/config", _encode(config)))
+    for kind, name, sensor in RECORD_SENSORS:
+        object_id = f"last_{kind}_{name}"
+        config = {
+            "name": sensor.name,
+            "unique_id": f"{node}_{object_id}",
+            "state_topic": topics.last_record(kind),
+            "value_template": f"{{{{ value_json.{name} }}}}",
+            "json_attributes_topic": topics.last_record(kind),
+            **common,
+        }
+        for key, value in (("unit_of_measurement", sensor.unit), ("device_class", sensor.device_class),
+                           ("icon", sensor.icon)):
+            if value is not None:
+                config[key] = value
         out.append((f"{prefix}/sensor/{node}/{object_id}/config", _encode(config)))
     tracker = {
         "name": "Location",

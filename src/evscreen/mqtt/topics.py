@@ -84,6 +84,10 @@ class Topics:
         """``battery_soc`` -> ``<prefix>/state/battery_soc``; ``gps.latitude`` -> ``.../state/gps/latitude``."""
         return f"{self.prefix}/state/{path.replace('.', '/')}"
 
+    def last_record(self, kind: str) -> str:
+        """``trip`` -> ``<prefix>/trip/last``: the journal's last closed trip (or ``charge`` session)."""
+        return f"{self.prefix}/{kind}/last"
+
     def probe(self, token: str) -> str:
         return f"{self.prefix}/probe/{token}"
 

@@ -81,9 +81,10 @@ def ecu_signals(out: VehicleOutputs, yaw_rate_dps: float = 0.0) -> dict[str, dic
     mapping; what is left is what a real car's ECUs would also report, derived from the model.
     """
     charging = out.charging
+    off = charging or out.parked  # not Ready: at the charger, or parked and switched off
     standing = out.speed_ms <= 0.0
     torque = out.motor_torque_nm
-    if charging:
+    if off:
         motor_state = "Off"
     elif torque > 0.0:
         motor_state = "Drive"
@@ -113,8 +114,8 @@ def ecu_signals(out: VehicleOutputs, yaw_rate_dps: float = 0.0) -> dict[str, dic
             "MotorState": motor_state,
         },
         "VCU_VehicleSpeed": {
-            "GearPosition": "P" if charging else "D",
-            "BrakePedal": 1 if out.friction_brake_force_n > 0.0 or (standing and not charging) else 0,
+            "GearPosition": "P" if off else "D",
+            "BrakePedal": 1 if out.friction_brake_force_n > 0.0 or (standing and not off) else 0,
             "AccelPedal": max(0.0, torque) / PEDAL_TORQUE_NM * 100.0,
         },
         # Front-wheel drive: the driven wheels turn with the tyres' slip, the others at road speed.
@@ -145,7 +146,7 @@ def ecu_signals(out: VehicleOutputs, yaw_rate_dps: float = 0.0) -> dict[str, dic
             "HeaterPower": 0.0,  # a heat pump car: the compressor heats and cools
             "CompressorPower": out.hvac_power_w / 1000.0,
         },
-        "VCU_DriveSettings": {"ReadyState": "NotReady" if charging else "Ready"},
+        "VCU_DriveSettings": {"ReadyState": "NotReady" if off else "Ready"},
         "TPMS_TirePressures": {
             f"TireTemp_{w}": t for w, t in zip(("FL", "FR", "RL", "RR"), out.tyre_temps_c, strict=True)
         },

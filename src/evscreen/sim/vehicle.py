@@ -9,7 +9,9 @@ at a charger. Temperatures, tyres, GPS and the trip computer follow.
 The plan of the day (:class:`Itinerary`): the official cycles in a loop (UDDS city, then HWFET
 highway, ...), each starting and ending at rest, with the cycle's own stops between. After every
 ``charge_every`` loops, or at the end of any cycle with the battery below ``LOW_SOC``, the car
-parks at a DC charger and charges to the ``charge_limit`` setting before driving on.
+parks at a DC charger and charges to the ``charge_limit`` setting before driving on. After any
+other loop it is parked and switched off: alternately for an errand (:data:`ERRAND_S`) and a
+longer stay (:data:`STAY_S`), so a day of driving has the trips, stops and charges of a real one.
 
 Everything random comes from ``random.Random`` streams derived from the seed, one per concern
 (the starting state, the weather, the road's junctions, the sky), each drawn in a fixed order: one
@@ -53,6 +55,8 @@ CHILLER_W = 600.0
 CHILLER_ON_C = 35.0
 SLIP_STIFFNESS_N = 200_000.0  # driven axle: traction force per unit of longitudinal slip
 HOME = (48.137154, 11.576124)  # the simulated car lives around Munich
+ERRAND_S = (8 * 60.0, 40 * 60.0)  # parked between loops: a short stop (simulated seconds, min-max)...
+STAY_S = (60 * 60.0, 4 * 3600.0)  # ...and, every other time, a long one
 
 
 @dataclass
@@ -128,6 +132,7 @@ class VehicleOutputs:
     charge_limit: int
     charging: bool
     charging_phase: str | None
+    parked: bool  # switched off between drives
     charger_power_w: float
     cycle: str
     cycle_time_s: float
@@ -151,6 +156,7 @@ class VehicleModel:
         self.seed = seed
         rng = random.Random(f"{seed}/start")
         self._weather_rng = random.Random(f"{seed}/weather")
+        self._parking_rng = random.Random(f"{seed}/parking")
         self._road_rng = random.Random(f"{seed}/road")
         self._sky_rng = random.Random(f"{seed}/sky")
         self.body = body or BodyParams()
@@ -175,6 +181,8 @@ class VehicleModel:
         self.itinerary = Itinerary(chosen, charge_every)
         self.consumption = ConsumptionMeter()
         self.session: ChargingSession | None = None
+        self.parked_s_left: float | None = None  # while parked and switched off: how long still
+        self.parks = 0
         self.time_s = 0.0
         self.speed = 0.0
         self.odometer_m = 0.0
@@ -216,6 +224,13 @@ class VehicleModel:
             self.session = ChargingSession()
             self.speed = 0.0
 
+    def park(self) -> None:
+        """Park and switch off now, for an errand or (every other time) a long stay."""
+        low, high = ERRAND_S if self.parks % 2 == 0 else STAY_S
+        self.parks += 1
+        self.parked_s_left = self._parking_rng.uniform(low, high)
+        self.speed = 0.0
+
     # -- the step -----------------------------------------------------------------------------------
 
     def step(self, dt: float = STEP_S) -> None:
@@ -223,6 +238,9 @@ class VehicleModel:
         self.weather.step(self._weather_rng, dt)
         ambient = self.weather.temp_c
         self.route.update_satellites(self._sky_rng, dt)
+        if self.parked_s_left is not None:
+            self._stand_switched_off(ambient, dt)
+            return
         mode = DRIVE_MODES[self.drive_mode]
         set_point = self.cabin_set_point
         if mode.set_point_relax_c:
@@ -305,6 +323,23 @@ class VehicleModel:
             self.speed = 0.0
             if itinerary.next_leg() or battery.soc < LOW_SOC:
                 self.start_charging()
+            elif itinerary.leg == 0:
+                self.park()
+
+    def _stand_switched_off(self, ambient: float, dt: float) -> None:
+        """Parked with the car off: no climate, no traction battery load; everything cools to ambient."""
+        assert self.parked_s_left is not None
+        self.cabin.step(ambient, self.cabin_set_point, 0.0, dt)  # the climate control is off
+        self._hvac = self._aux = self._charger = self._battery_power = 0.0
+        self._battery_heat = self.battery.step(0.0, ambient, dt)
+        self._target = self._accel = self._torque = 0.0
+        self._f_trac = self._f_fric = self._f_road = self._motor_loss = 0.0
+        self._holding = True
+        self.tyres.step(0.0, 0.0, ambient, dt)
+        self.motor_thermal.step(self.motor, 0.0, ambient, dt)
+        self.parked_s_left -= dt
+        if self.parked_s_left <= 0.0:
+            self.parked_s_left = None
 
     def _charge(self, aux: float, battery_coolant: float, dt: float) -> None:
         session = self.session
@@ -382,6 +417,7 @@ class VehicleModel:
             charge_limit=self.charge_limit,
             charging=self.session is not None,
             charging_phase=None if self.session is None else self.session.phase,
+            parked=self.parked_s_left is not None,
             charger_power_w=self._charger,
             cycle=self.itinerary.cycle.name,
             cycle_time_s=self.itinerary.t,

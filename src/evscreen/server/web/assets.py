@@ -12,6 +12,8 @@ FILES: dict[str, str] = {
     "/app.js": "app.js",
     "/style.css": "style.css",
     "/icon.svg": "icon.svg",
+    "/history.js": "history.js",  # the History sheet: the journal's trips and charges
+    "/history.css": "history.css",
 }
 
 CONTENT_TYPES: dict[str, str] = {

@@ -1,0 +1,197 @@
+"""The journal's pure core: samples, meters, the trip and charge detectors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pytest
+
+from evscreen.journal.detectors import (
+    CHARGE_CLOSED,
+    CHARGE_CONFIRM_S,
+    CHARGE_END_S,
+    CHARGE_STARTED,
+    PARK_GAP_S,
+    TRIP_CLOSED,
+    TRIP_STARTED,
+    Event,
+    Recorder,
+)
+from evscreen.journal.records import TRIP_FIELDS, Charge, Trip
+from evscreen.journal.sample import Sample, sample_from_values
+
+T0 = 1_700_000_000.0
+VOLTS = 360.0
+
+
+def amps(kw: float) -> float:
+    return kw * 1000.0 / VOLTS
+
+
+def run(recorder: Recorder, samples: Iterable[Sample]) -> list[Event]:
+    events: list[Event] = []
+    for s in samples:
+        events += recorder.feed(s)
+    return events
+
+
+def drive(t0: float, seconds: int, kmh: float, kw: float, soc0: float, **extra: object) -> list[Sample]:
+    """1 Hz samples of a steady drive, SoC falling 1 % per 0.64 kWh (a 64 kWh pack)."""
+    return [Sample(t=t0 + i, speed_kmh=kmh, voltage=VOLTS, current=amps(kw), soc=soc0 - kw * i / 3600.0 / 0.64,
+                   ambient_c=10.0, latitude=48.1 + i * 1e-5, longitude=11.5, **extra)  # type: ignore[arg-type]
+            for i in range(seconds)]
+
+
+def stand(t0: float, seconds: int, kw: float, soc: float, **extra: object) -> list[Sample]:
+    return [Sample(t=t0 + i, speed_kmh=0.0, voltage=VOLTS, current=amps(kw), soc=soc + (-kw) * i / 3600.0 / 0.64,
+                   ambient_c=10.0, **extra) for i in range(seconds)]  # type: ignore[arg-type]
+
+
+def kinds(events: list[Event]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_a_drive_then_a_parked_gap_is_one_trip_ending_at_its_last_motion() -> None:
+    rec = Recorder()
+    events = run(rec, drive(T0, 600, 50.0, 15.0, 80.0) + stand(T0 + 600, int(PARK_GAP_S) + 5, 0.3, 77.0))
+    assert kinds(events) == [TRIP_STARTED, TRIP_CLOSED]
+    trip = events[-1].record
+    assert isinstance(trip, Trip)
+    assert trip.end == T0 + 599  # the last moving sample, not five minutes of standing later
+    assert trip.distance_km == pytest.approx(50.0 * 599 / 3600.0, rel=1e-9)
+    assert trip.energy_kwh == pytest.approx(15.0 * 599 / 3600.0, rel=1e-9)
+    assert trip.wh_per_km == pytest.approx(300.0)
+    assert (trip.energy_method, trip.distance_method) == ("v_i_integral", "speed_integral")
+    assert trip.soc_start == 80.0 and trip.soc_end < 80.0
+    assert trip.start_latitude == 48.1 and trip.end_latitude == pytest.approx(48.1 + 599e-5)
+    public = trip.public()
+    assert tuple(public) == TRIP_FIELDS and public["end"].endswith("Z") and public["avg_speed_kmh"] == 50.0
+    assert public["ambient_temp_avg"] == 10.0 and public["max_power_kw"] == 15.0
+    assert rec.trip is None
+
+
+def test_stops_shorter_than_the_gap_stay_in_the_trip_and_regeneration_is_counted() -> None:
+    rec = Recorder()
+    samples = drive(T0, 300, 40.0, 12.0, 80.0) + stand(T0 + 300, 120, 0.5, 79.0)
+    samples += drive(T0 + 420, 60, 30.0, -20.0, 79.0)  # downhill, regenerating
+    samples += drive(T0 + 480, 300, 40.0, 12.0, 79.0) + stand(T0 + 780, int(PARK_GAP_S) + 1, 0.0, 78.0)
+    events = run(rec, samples)
+    assert kinds(events) == [TRIP_STARTED, TRIP_CLOSED]
+    trip = events[-1].record
+    assert isinstance(trip, Trip)
+    assert trip.regen_kwh == pytest.approx(20.0 * 60 / 3600.0, rel=0.05)
+    expected = (12.0 * 600 + 0.5 * 120 - 20.0 * 60) / 3600.0
+    assert trip.energy_kwh == pytest.approx(expected, rel=0.02)
+
+
+def test_odometer_and_bms_counters_are_preferred_and_a_counter_glitch_falls_back() -> None:
+    rec = Recorder()
+    samples = []
+    for i in range(400):
+        discharged = 1000.0 + i * 0.005  # 18 kW by the counters, while V·I says 15 kW
+        if i == 200:
+            discharged = 5.0  # a reset: that step is measured by V·I instead
+        if i > 200:
+            discharged = 5.0 + (i - 200) * 0.005
+        samples.append(Sample(t=T0 + i, speed_kmh=50.0, voltage=VOLTS, current=amps(15.0), soc=80.0,
+                              odometer_km=12000.0 + i * 0.015, energy_charged_kwh=300.0,
+                              energy_discharged_kwh=discharged))
+    events = run(rec, samples + stand(T0 + 400, int(PARK_GAP_S) + 1, 0.0, 79.0))
+    trip = events[-1].record
+    assert isinstance(trip, Trip)
+    assert trip.distance_km == pytest.approx(399 * 0.015)
+    assert trip.distance_method == "odometer"
+    assert trip.energy_method == "mixed"
+    assert trip.energy_kwh == pytest.approx(398 * 0.005 + 15.0 / 3600.0, rel=1e-6)
+
+
+def test_the_ready_state_delimits_trips_and_sitting_in_a_ready_car_is_no_trip() -> None:
+    rec = Recorder()
+    events = run(rec, stand(T0, 200, 1.0, 80.0, ready=True) + stand(T0 + 200, 10, 0.0, 80.0, ready=False))
+    assert events == [] and rec.trip is None
+    samples = drive(T0 + 300, 300, 50.0, 15.0, 80.0, ready=True) + stand(T0 + 600, 30, 1.0, 78.0, ready=True)
+    samples += stand(T0 + 630, 3, 0.0, 78.0, ready=False)
+    events = run(rec, samples)
+    assert kinds(events) == [TRIP_STARTED, TRIP_CLOSED]
+    assert events[-1].record.end == T0 + 630  # switched off: closed at once, standing included
+
+
+def test_inferred_charging_is_confirmed_backdated_closes_the_trip_and_ends_after_a_pause() -> None:
+    rec = Recorder()
+    samples = drive(T0, 300, 50.0, 15.0, 60.0) + stand(T0 + 300, 60, 0.3, 58.0)
+    samples += stand(T0 + 360, 1200, -50.0, 58.0) + stand(T0 + 1560, int(CHARGE_END_S) + 1, 0.2, 84.0)
+    events = run(rec, samples)
+    assert kinds(events) == [TRIP_STARTED, TRIP_CLOSED, CHARGE_STARTED, CHARGE_CLOSED]
+    charge = events[-1].record
+    assert isinstance(charge, Charge)
+    assert charge.start == T0 + 360 and charge.end == T0 + 1559
+    assert charge.energy_kwh == pytest.approx(50.0 * 1199 / 3600.0, rel=1e-6)
+    assert charge.max_power_kw == pytest.approx(50.0)
+    assert charge.avg_power_kw == pytest.approx(50.0, rel=1e-3)
+    points = charge.curve_points()
+    assert len(points) >= 20 and all(p[1] == pytest.approx(50.0, rel=0.01) for p in points)
+    assert events[1].record.end == T0 + 299  # the trip ended where the car stopped
+
+
+def test_a_short_burst_of_charging_current_is_no_session() -> None:
+    rec = Recorder()
+    events = run(rec, stand(T0, int(CHARGE_CONFIRM_S) - 5, -20.0, 50.0) + stand(T0 + 100, 10, 0.2, 50.0))
+    assert events == [] and rec.charge is None
+
+
+def test_the_car_s_charging_flag_starts_and_ends_a_session_at_once() -> None:
+    rec = Recorder()
+    samples = stand(T0, 600, -11.0, 40.0, charging=True) + stand(T0 + 600, 2, 0.0, 42.0, charging=False)
+    events = run(rec, samples)
+    assert kinds(events) == [CHARGE_STARTED, CHARGE_CLOSED]
+    assert events[0].record.start == T0
+
+
+def test_gaps_are_not_integrated_and_out_of_order_samples_are_ignored() -> None:
+    rec = Recorder()
+    samples = drive(T0, 100, 50.0, 15.0, 80.0) + drive(T0 + 160, 100, 50.0, 15.0, 80.0)  # 60 s unseen
+    samples.insert(50, samples[10])  # an old sample again
+    run(rec, samples)
+    assert rec.trip is not None
+    assert rec.trip.distance_km == pytest.approx(50.0 * 198 / 3600.0)
+
+
+def test_resume_carries_a_recent_open_trip_on_and_closes_an_old_one() -> None:
+    trip = Trip(start=T0, updated=T0 + 600, id=7, distance_km=8.0, energy_kwh=1.2)
+    rec = Recorder()
+    assert rec.resume(trip, None, now=T0 + 660) == []
+    run(rec, drive(T0 + 660, 60, 60.0, 15.0, 70.0))
+    assert rec.trip is trip and trip.id == 7 and trip.distance_km == pytest.approx(8.0 + 59 / 60.0)
+    old = Trip(start=T0, updated=T0 + 600, id=8)
+    charge = Charge(start=T0, updated=T0 + 100, id=3)
+    events = Recorder().resume(old, charge, now=T0 + 600 + PARK_GAP_S + 1)
+    assert kinds(events) == [TRIP_CLOSED, CHARGE_CLOSED]
+    assert old.end == T0 + 600 and charge.end == T0 + 100
+
+
+def test_a_clock_jump_moves_the_open_records() -> None:
+    rec = Recorder()
+    run(rec, drive(T0, 100, 50.0, 15.0, 80.0))
+    rec.shift_time(3600.0)
+    events = run(rec, drive(T0 + 3700, 100, 50.0, 15.0, 80.0))
+    assert TRIP_CLOSED not in kinds(events)
+    assert rec.trip is not None and rec.trip.start == T0 + 3600
+    assert rec.trip.distance_km == pytest.approx(50.0 * 199 / 3600.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "80", True, None, [1], {"a": 1}])
+def test_sample_reads_wrong_types_as_unknown(bad: object) -> None:
+    values = {"speed": bad, "battery_voltage": bad, "battery_current": bad, "battery_soc": bad,
+              "gps.latitude": bad, "gps.longitude": 11.0, "vehicle.ready": bad, "vehicle.odometer": bad}
+    s = sample_from_values(T0, values.get)
+    assert s.speed_kmh is None and s.voltage is None and s.soc is None and s.power_kw is None
+    assert s.latitude is None and s.longitude is None and s.odometer_km is None
+    assert s.ready is (bad if isinstance(bad, bool) else None)
+
+
+def test_sample_falls_back_to_gps_speed_and_drops_impossible_positions() -> None:
+    s = sample_from_values(T0, {"gps.speed_gps": 42.0, "gps.latitude": 123.0, "gps.longitude": 11.0}.get)
+    assert s.speed_kmh == 42.0 and s.latitude is None
+    assert math.isclose(sample_from_values(T0, {"battery_voltage": 400.0, "battery_current": -100.0}.get).power_kw,
+                        -40.0)
