@@ -56,6 +56,8 @@ class Availability:
         self._began = 0.0
         self._stale = False  # the outage began as "stale" (values kept and shown), not "offline"
         self._shown: str | None = None  # the detail last marked online with; None: not marked online
+        #: Whether the first attempt has come to a verdict (up or down) yet.
+        self.decided = False
 
     @property
     def in_outage(self) -> bool:
@@ -63,6 +65,7 @@ class Availability:
 
     def up(self, detail: str = "") -> None:
         """The source delivers (again). ``detail`` qualifies it (e.g. "adapter hci0 is powered off")."""
+        self.decided = True
         if self.outage is not None:
             self.log.info("%s is back after %.1f s %s%s", self.name, self._clock() - self._began,
                           "stale" if self._stale else "offline", f" ({detail})" if detail else "")
@@ -79,6 +82,7 @@ class Availability:
         otherwise it is offline. ``retrying``: the supervisor opens it again after a backoff.
         ``error``: an unexpected exception (a bug), logged with its traceback.
         """
+        self.decided = True
         if stale:
             self.state.mark_stale(self.name, why)
         else:

@@ -82,8 +82,8 @@ async def run_source(source: Source, duration: float, on_refresh: Callable[[floa
     started = loop.time()
     task = asyncio.create_task(source.run())
     try:
-        while (elapsed := loop.time() - started) < duration:
-            await asyncio.sleep(min(REFRESH_S, max(0.0, duration - elapsed)))
+        while not _long_enough(source, loop.time() - started, duration):
+            await asyncio.sleep(REFRESH_S)
             if task.done() or on_refresh(loop.time() - started):
                 break
     finally:
@@ -91,6 +91,17 @@ async def run_source(source: Source, duration: float, on_refresh: Callable[[floa
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return loop.time() - started
+
+
+#: How much longer than asked a probe waits for the source's first attempt to come to a verdict (a
+#: slow or loaded machine): a probe that ends before the source even tried says nothing useful.
+FIRST_VERDICT_GRACE_S = 15.0
+
+
+def _long_enough(source: Source, elapsed: float, duration: float) -> bool:
+    if elapsed < duration:
+        return False
+    return source.availability.decided or elapsed >= duration + FIRST_VERDICT_GRACE_S
 
 
 def probe_names(target: str) -> list[str]:
