@@ -228,6 +228,11 @@ class CanDecoding:
     groups: tuple[tuple[str, tuple[SignalRef, ...]], ...]
 
     @property
+    def builtin(self) -> bool:
+        """The DBC is one shipped with evscreen (its repairs at load are no news to the user)."""
+        return self.profile is not None and self.profile.builtin and self.profile.extends is None
+
+    @property
     def refs(self) -> list[SignalRef]:
         return [ref for _, refs in self.groups for ref in refs]
 
