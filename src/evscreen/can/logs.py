@@ -107,8 +107,6 @@ def _read_some(f: Any, size: int) -> bytes:
 def detect_format(path: Path) -> str:
     """The log format of ``path`` from its first bytes, else its extension; LogFormatError if neither."""
     head = _read_head(path)
-    if not head:
-        raise LogFormatError(f"{path}: the file is empty: no CAN frames")
     if head.startswith(b"LOGG"):
         return "blf"
     text = head.decode("latin-1")
