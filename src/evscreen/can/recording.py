@@ -393,11 +393,14 @@ class LogWriter:
             self._lines, self._bytes = [], 0
 
     def close(self) -> None:
-        if self._candump is not None:
+        """Write what is buffered and close the file (once; later calls do nothing)."""
+        candump, pycan = self._candump, self._pycan
+        if candump is not None:
             self._flush()
-            self._candump.close()
-        elif self._pycan is not None:
-            self._pycan.stop()
+            candump.close()
+        elif pycan is not None:
+            pycan.stop()
+        self._candump = self._pycan = None
 
 
 def _pycan_channel(channel: str) -> Any:
@@ -407,10 +410,7 @@ def _pycan_channel(channel: str) -> Any:
 
 
 def tee(frames: Any, writer: LogWriter) -> Any:
-    """Yield ``frames``, writing each to ``writer`` on the way (closed at the end, however it ends)."""
-    try:
-        for frame in frames:
-            writer.write(frame)
-            yield frame
-    finally:
-        writer.close()
+    """Yield ``frames``, writing each to ``writer`` on the way (the caller closes it)."""
+    for frame in frames:
+        writer.write(frame)
+        yield frame
