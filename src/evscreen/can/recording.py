@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 BUFFER_BYTES = 1024 * 1024  # of candump text per write at most (about 25,000 frames, 150-250 kB compressed)
 QUEUE_BUFFERS = 8  # buffers waiting for the writer at most; beyond, frames are dropped (and counted)
 COMPRESS_LEVEL = 6
-FILE_PATTERN = re.compile(r"^can-\d{8}T\d{6}Z(?:-\d+)?\.log\.gz$")
+FILE_PATTERN = re.compile(r"^can-(\d{8}T\d{6}Z)(?:-(\d+))?\.log\.gz$")
 _CHANNEL_UNSAFE = re.compile(r"[\s()#]")
 
 
@@ -313,7 +313,7 @@ def recordings(folder: Path) -> list[tuple[Path, int]]:
     """The recordings in ``folder``, oldest first, with their sizes (other files are left alone)."""
     out = []
     try:
-        entries = sorted(p for p in folder.iterdir() if FILE_PATTERN.match(p.name))
+        entries = sorted((p for p in folder.iterdir() if FILE_PATTERN.match(p.name)), key=_age_key)
     except OSError:
         return []
     for path in entries:
@@ -322,6 +322,13 @@ def recordings(folder: Path) -> list[tuple[Path, int]]:
         except OSError:
             pass
     return out
+
+
+def _age_key(path: Path) -> tuple[str, int]:
+    """Files started in the same second are numbered -1, -2...: after the one without a number."""
+    m = FILE_PATTERN.match(path.name)
+    assert m is not None
+    return m.group(1), int(m.group(2) or 0)
 
 
 def check_folder(folder: Path) -> None:
