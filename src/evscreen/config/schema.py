@@ -133,8 +133,8 @@ class RecordingConfig:
     """Recording every frame the CAN source receives, to rotating compressed candump logs."""
 
     dir: str | None = key(
-        None, "Folder to record into (candump .log.gz files python-can, can-utils and SavvyCAN read, after gunzip"
-        " for SavvyCAN). Empty: no recording. `serve --record DIR` sets it.",
+        None, "Folder to record into (candump .log.gz files: python-can and can-utils read them, SavvyCAN once"
+        " gunzipped). Empty: no recording. `serve --record DIR` sets it.",
     )
     max_file_mb: float = key(16.0, "A new file is started when the current one reaches this many MB (compressed).",
                              min=0.01, max=4096.0)
