@@ -17,6 +17,7 @@ into the DBC and mapping the CAN source and ``can-dump`` use.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ def load_profile(name: str) -> Profile:
     doc = _merged(name, path, builtin, depth=0)
     profile = profile_from_dict(doc, name, path=path, builtin=builtin)
     if not builtin and (BUILTIN_DIR / f"{name}.toml").is_file():
-        object.__setattr__(profile, "overrides_builtin", True)
+        profile = dataclasses.replace(profile, overrides_builtin=True)
     return profile
 
 
