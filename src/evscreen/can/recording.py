@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evscreen.can.logs import CAN_ERR_FLAG, DATA, ERROR, REMOTE, LogFrame
+from evscreen.can.logs import CAN_ERR_FLAG, DATA, ERROR, REMOTE, LogFrame, as_message
 from evscreen.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -397,14 +397,7 @@ class LogWriter:
             if self._bytes >= BUFFER_BYTES:
                 self._flush()
             return
-        import can
-
-        self._pycan.on_message_received(can.Message(
-            timestamp=frame.timestamp, arbitration_id=frame.arbitration_id, is_extended_id=frame.is_extended,
-            is_remote_frame=frame.kind == REMOTE, is_error_frame=frame.kind == ERROR,
-            channel=_pycan_channel(frame.channel), dlc=len(frame.data),
-            data=frame.data if frame.kind == DATA else None, is_fd=len(frame.data) > 8, check=False,
-        ))
+        self._pycan.on_message_received(as_message(frame, _pycan_channel(frame.channel)))
 
     def _flush(self) -> None:
         if self._lines and self._candump is not None:
