@@ -22,7 +22,7 @@ from conftest import REPO, evscreen_cmd
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import DEFAULT_SIGNALS, TARGET_FIELDS
 from evscreen.config import load_config
-from evscreen.errors import ConfigError
+from evscreen.errors import ConfigError, EvscreenError
 from evscreen.vehicles.loader import (
     BUILTIN_DIR,
     can_decoding,
@@ -288,7 +288,7 @@ dbc = "dbc/mine.dbc"
 )
 def test_broken_user_profiles_say_what_is_wrong(text: str, error: str) -> None:
     user_profile("mine", text)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(EvscreenError) as info:
         profile = load_profile("mine")
         load_decoder(profile.dbc_path())
     assert re.search(error, str(info.value)), str(info.value)
@@ -390,10 +390,13 @@ def test_evscreen_vehicles_lists_builtin_and_user_profiles_marking_overrides() -
 def test_a_broken_user_profile_is_listed_with_its_error_and_exit_code_1() -> None:
     user_profile("broken", "[vehicle]\nusable_capacity_kwh = -5\n[buses.main]\n")
     out = run_cli("vehicles")
-    assert out.returncode == 1
-    assert "cannot be loaded" in out.stdout and "usable_capacity_kwh: must be a number from 1 to 1000, got -5" in \
-        out.stdout.replace("\n", "").replace("│", "").replace(" ", "") or "usable_capacity_kwh" in out.stdout
-    assert "evscreen" in out.stdout  # the others are still listed
+    assert out.returncode == 1 and "cannot be loaded" in out.stdout
+    assert "hyundai-kona-ev" in out.stdout  # the others are still listed
+    listed = {entry["name"]: entry for entry in json.loads(run_cli("vehicles", "--json").stdout)}
+    assert listed["broken"]["profile"] is None
+    assert listed["broken"]["error"].endswith("broken.toml: vehicle.usable_capacity_kwh: must be a number from 1 to "
+                                              "1000, got -5")
+    assert listed["evscreen"]["error"] is None
     shown = run_cli("vehicles", "show", "broken")
     assert shown.returncode == 2
     assert shown.stderr.strip().startswith("error:") and "vehicle.usable_capacity_kwh: must be a number" in shown.stderr
