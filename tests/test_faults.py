@@ -59,33 +59,49 @@ def test_gps_unplugged_and_dht_failing_while_screens_keep_their_telemetry(
     receiver.stream(M8N)
     rt = live_server(**{"simulation.mode": "off", "gps.enabled": True, "gps.port": receiver.path,
                         "dht11.enabled": True, "dht11.stale_after_failures": 2, "dht11.smoothing": 1})
+    # Every message is kept: the DHT11's faults happen on their own clock, during the GPS's or
+    # after, and the screen must have seen each of its states in order either way.
+    seen: list[dict[str, Any]] = []
+
+    def until(ws: Any, predicate: Any, timeout: float) -> dict[str, Any]:
+        return recv_until(ws, lambda m: seen.append(m) or predicate(m), timeout=timeout)
+
+    def first_since(ws: Any, start: int, predicate: Any, timeout: float) -> tuple[int, dict[str, Any]]:
+        for index in range(start, len(seen)):
+            if predicate(seen[index]):
+                return index, seen[index]
+        message = until(ws, predicate, timeout)
+        return len(seen) - 1, message
+
     with caplog.at_level(logging.INFO), connect(rt.url) as ws:
-        live = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
-                          and m["gps"]["satellites"], timeout=20)
+        live = until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
+                     and m["gps"]["satellites"], timeout=20)
         assert live["gps"]["satellites"] > 0
 
         receiver.unplug()
-        offline = recv_until(ws, lambda m: source_state(m, "gps") == "offline", timeout=15)
+        offline = until(ws, lambda m: source_state(m, "gps") == "offline", timeout=15)
         # No stale or invented position while the receiver is gone.
         assert offline["gps"]["latitude"] is None and offline["sources"]["gps"]["age"] is not None
         unplugged_at = time.monotonic()
         ticks = 0
         while time.monotonic() - unplugged_at < 3.0:  # the server keeps its rate meanwhile
-            assert recv_json(ws)["type"] == "telemetry"
+            seen.append(recv_json(ws))
+            assert seen[-1]["type"] == "telemetry"
             ticks += 1
         assert ticks > 10
 
         receiver.plug()
         receiver.stream(M8N)
         plugged_at = time.monotonic()
-        back = recv_until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
-                          and m["gps"]["satellites"], timeout=20)
+        back = until(ws, lambda m: source_state(m, "gps") == "live" and m["gps"]["latitude"] is not None
+                     and m["gps"]["satellites"], timeout=20)
         recovered_in = time.monotonic() - plugged_at
 
         # Meanwhile the DHT11: a reading, two failures -> stale (the value kept), then fresh again.
-        stale = recv_until(ws, lambda m: source_state(m, "dht11") == "stale", timeout=30)
+        at, stale = first_since(ws, 0, lambda m: source_state(m, "dht11") == "stale", timeout=30)
         assert stale["cabin_temp"] == 21 and stale["humidity"] == 45
-        fresh = recv_until(ws, lambda m: source_state(m, "dht11") == "live" and m["cabin_temp"] == 23, timeout=30)
+        _, fresh = first_since(ws, at + 1, lambda m: source_state(m, "dht11") == "live" and m["cabin_temp"] == 23,
+                               timeout=30)
         assert fresh["humidity"] == 47
     assert back["gps"]["satellites"] > 0 and recovered_in < 15
     gps_lines = [r.getMessage() for r in caplog.records if r.name.startswith("evscreen.drivers.gps")

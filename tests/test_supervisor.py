@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from conftest import free_port
+
 from evscreen.config import Config
 from evscreen.drivers.backoff import Backoff
 from evscreen.drivers.base import Source
@@ -368,5 +368,52 @@ def test_cancellation_closes_the_source_and_logs_nothing(caplog: pytest.LogCaptu
         assert leftover == []  # nothing of the source's or the supervisor's left running
         if server is not None:
             await server.stop()
+
+    run(scenario)
+
+
+class SlowToClose(LineSource):
+    """Its close takes until the test lets it finish (a reader thread to join, a port to flush), and
+    like a real one it takes the connection over first: cut short, the connection would stay open."""
+
+    def __init__(self, state: VehicleState, port: int) -> None:
+        super().__init__(state, port)
+        self.closing = asyncio.Event()
+        self.may_finish = asyncio.Event()
+        self.taken: list[asyncio.StreamWriter] = []  # held, so that only close() can close them
+
+    async def close(self) -> None:
+        self.closes += 1
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self.taken.append(writer)
+        self.closing.set()
+        await self.may_finish.wait()
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+def test_cancellation_while_closing_lets_the_close_finish_first() -> None:
+    port = free_port()
+    source = SlowToClose(VehicleState(), port)
+
+    async def scenario() -> None:
+        server = await LineServer(port).start()
+        task = asyncio.create_task(source.run())
+        await until(lambda: server.connections == 1, "the source to connect")
+        server.send("boom")  # the read fails: a close follows
+        await until(lambda: source.closing.is_set(), "the close after the failed read")
+        task.cancel()
+        for _ in range(20):  # however often the loop turns, the close is not abandoned
+            await asyncio.sleep(0)
+        assert not task.done() and server.disconnections == 0
+        source.may_finish.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await until(lambda: server.disconnections == 1, "the server to see the connection closed")
+        assert source.opens == 1  # cancelled: no new attempt after the close
+        await server.stop()
 
     run(scenario)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 from typing import Any
 
 from evscreen.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def parse_options(options: dict[str, str]) -> dict[str, Any]:
@@ -52,3 +57,51 @@ def open_bus(interface: str, channel: str, bitrate: int, options: dict[str, Any]
     import can
 
     return can.Bus(interface=interface, channel=channel, bitrate=bitrate, **options)
+
+
+async def open_bus_in_thread(interface: str, channel: str, bitrate: int, options: dict[str, Any]) -> Any:
+    """:func:`open_bus` in a worker thread: importing python-can and an adapter's handshake take a
+    while, and the event loop keeps serving meanwhile.
+
+    Cancelled while the interface opens, the bus is shut down as soon as it is open, by the worker
+    itself: a loop that is shutting down would never run a callback for it, and the bus would leak
+    (a serial adapter's port stays open).
+    """
+    lock = threading.Lock()
+    abandoned = False
+    handed: list[Any] = []
+
+    def open_or_drop() -> Any:
+        bus = open_bus(interface, channel, bitrate, options)
+        with lock:
+            if not abandoned:
+                handed.append(bus)
+                return bus
+        shutdown_bus(bus)
+        return None
+
+    try:
+        return await asyncio.to_thread(open_or_drop)
+    except asyncio.CancelledError:
+        with lock:
+            abandoned = True
+            late = list(handed)  # opened just before the cancellation, never received
+        for bus in late:
+            threading.Thread(target=shutdown_bus, args=(bus,), name="can-shutdown", daemon=True).start()
+        raise
+
+
+def shutdown_bus(bus: Any) -> None:
+    """Shut ``bus`` down, quietly: an unplugged adapter cannot be closed cleanly, and that is fine."""
+    try:
+        bus.shutdown()
+    except Exception as exc:
+        log.debug("can: shutting the bus down failed: %s", exc)
+        # slcan's shutdown stops at the failed "close channel" write and never closes its serial
+        # port; close it here, or every replug would leak a file descriptor.
+        port = getattr(bus, "serialPortOrig", None)
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass

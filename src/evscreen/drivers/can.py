@@ -27,11 +27,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscreen.can.bus import REPLAY, check_interface, open_bus, parse_options
-from evscreen.can.recording import Recorder
+from evscreen.can.bus import (
+    REPLAY,
+    check_interface,
+    open_bus_in_thread,
+    parse_options,
+    shutdown_bus,
+)
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import route_values
+from evscreen.can.recording import Recorder
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
 from evscreen.vehicles.loader import can_decoding
@@ -132,7 +138,8 @@ class CanSource(Source):
 
     async def open(self) -> None:
         try:
-            self.bus = await self._open_in_thread()
+            self.bus = await open_bus_in_thread(self.cfg.interface, self.cfg.channel, self.cfg.bitrate,
+                                                self.bus_options)
         except Exception as exc:
             raise SourceUnavailable(f"cannot open {self.where}: {_why(exc)}") from exc
         self.availability.reached("can: listening on %s", self.where)
@@ -161,7 +168,7 @@ class CanSource(Source):
             await asyncio.to_thread(thread.join, 2.0)
         bus, self.bus = self.bus, None
         if bus is not None:
-            await asyncio.to_thread(_shutdown, bus)
+            await asyncio.to_thread(shutdown_bus, bus)
         if self.recorder is not None:  # what the reader buffered goes to disk now
             await asyncio.to_thread(self.recorder.flush)
 
@@ -209,22 +216,6 @@ class CanSource(Source):
         self.state.update(self.name, {"connectivity.can_bus": False}, refresh=False)
 
     # -- the reader thread -------------------------------------------------------------------------
-
-    async def _open_in_thread(self) -> Any:
-        opening = asyncio.ensure_future(asyncio.to_thread(self._open_bus))
-        try:
-            return await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            # Stopped while the interface was opening: close it once it is open, or it leaks.
-            def close_when_open(f: asyncio.Future[Any]) -> None:
-                if not f.cancelled() and f.exception() is None:
-                    threading.Thread(target=_shutdown, args=(f.result(),), daemon=True).start()
-
-            opening.add_done_callback(close_when_open)
-            raise
-
-    def _open_bus(self) -> Any:
-        return open_bus(self.cfg.interface, self.cfg.channel, self.cfg.bitrate, self.bus_options)
 
     def _read(self, bus: Any, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any]) -> None:
         error: BaseException | None = None
@@ -342,23 +333,6 @@ def _apply(route: Any, data: Any, values: dict[str, Any]) -> None:
 def _resolve(future: asyncio.Future[Any], error: BaseException | None) -> None:
     if not future.done():
         future.set_result(error)
-
-
-def _shutdown(bus: Any) -> None:
-    if bus is None:
-        return
-    try:
-        bus.shutdown()
-    except Exception as exc:  # an unplugged adapter cannot be closed cleanly; that is fine
-        log.debug("can: shutting the bus down failed: %s", exc)
-        # slcan's shutdown stops at the failed "close channel" write and never closes its serial
-        # port; close it here, or every replug would leak a file descriptor.
-        port = getattr(bus, "serialPortOrig", None)
-        if port is not None:
-            try:
-                port.close()
-            except Exception:
-                pass
 
 
 def _why(exc: BaseException) -> str:

@@ -155,17 +155,11 @@ class SimulatedVehicle(Source):
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
 
     async def open(self) -> None:
-        from evscreen.can.bus import open_bus
+        from evscreen.can.bus import open_bus_in_thread
 
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
-        # In a thread: importing python-can takes a while, and the server is already answering.
-        opening = asyncio.ensure_future(asyncio.to_thread(
-            open_bus, "virtual", self.channel, self.config.can.bitrate, {"preserve_timestamps": True}))
-        try:
-            self.bus = await asyncio.shield(opening)
-        except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
-            opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
-            raise
+        self.bus = await open_bus_in_thread("virtual", self.channel, self.config.can.bitrate,
+                                            {"preserve_timestamps": True})
         self.availability.up()
 
     async def read(self) -> None:

@@ -138,8 +138,18 @@ async def supervise(source: Source, rng: random.Random | None = None) -> None:
 
 
 async def _close(source: Source) -> None:
-    try:
-        await source.close()
-    except Exception:  # a device that vanished may not close cleanly; it is gone either way
-        availability = source.availability
-        availability.log.debug("%s: closing failed", availability.name, exc_info=True)
+    """``source.close()``, carried to its end even when cancelled meanwhile (the cancellation is
+    raised afterwards): a close cut short leaves a port open, and a shutdown handed to a worker
+    thread would be dropped unstarted."""
+    closing = asyncio.ensure_future(source.close())
+    cancelled: asyncio.CancelledError | None = None
+    while not closing.done():
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+        except Exception:  # a device that vanished may not close cleanly; it is gone either way
+            availability = source.availability
+            availability.log.debug("%s: closing failed", availability.name, exc_info=True)
+    if cancelled is not None:
+        raise cancelled
