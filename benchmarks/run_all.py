@@ -39,6 +39,7 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("mqtt_writes.py", ["--seconds", "60", "--outage", "30"], ["--seconds", "15", "--outage", "10"]),
     ("journal_writes.py", ["--seconds", "120"], ["--seconds", "45"]),
     ("journal_predictions.py", [], ["--seeds", "1"]),
+    ("replay_record.py", [], ["--minutes", "5", "--repeat", "2"]),
 ]
 
 

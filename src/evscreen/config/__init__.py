@@ -29,8 +29,10 @@ from evscreen.config.schema import (
     KeySpec,
     LoggingConfig,
     MqttConfig,
+    RecordingConfig,
     ServerConfig,
     SimulationConfig,
+    VehicleConfig,
     VissConfig,
     key,
     key_specs,
@@ -39,8 +41,9 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
-    "SimulationConfig", "VissConfig", "data_dir", "default_config_path", "default_config_text", "display_value",
-    "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others", "sections",
+    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "RecordingConfig",
+    "ServerConfig", "SimulationConfig", "VehicleConfig", "VissConfig", "data_dir", "default_config_path",
+    "default_config_text", "display_value", "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others",
+    "sections",
     "toml_value",
 ]

@@ -65,12 +65,13 @@ def simulated_bus_config(config: Config) -> Config:
     """The config the sources of a simulated run get: ``[can]`` describes the simulated car's own bus.
 
     That is python-can's in-process ``virtual`` interface on a channel no other runtime uses,
-    evscreen's DBC and its default mapping, so the simulated vehicle sends onto it and the ordinary
-    CAN source decodes it. The user's ``[can]`` section describes the real car and is left out.
+    evscreen's DBC and its default mapping (the ``evscreen`` vehicle profile), so the simulated
+    vehicle sends onto it and the ordinary CAN source decodes it. The user's ``[can]`` section and
+    ``[vehicle]`` describe the real car and are left out.
     The bus is quiet for ``timeout`` after 2 simulated seconds without a frame (2 real seconds
     at 1x and faster).
     """
-    from evscreen.config import CanConfig
+    from evscreen.config import CanConfig, VehicleConfig
 
     default = CanConfig()
     timeout = min(600.0, default.timeout * max(1.0, 1.0 / config.simulation.speed))
@@ -78,4 +79,4 @@ def simulated_bus_config(config: Config) -> Config:
         default, enabled=True, interface="virtual", channel=f"evscreen-sim-{os.getpid()}-{next(_bus_numbers)}",
         dbc=None, signals={}, options={}, timeout=timeout,
     )
-    return dataclasses.replace(config, can=can)
+    return dataclasses.replace(config, can=can, vehicle=VehicleConfig())

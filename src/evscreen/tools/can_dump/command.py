@@ -28,18 +28,29 @@ def main(argv: list[str]) -> int:
 def run_dump(frames: Iterable[LogFrame], tally: Tally, opts: DumpOptions, *, title: str, live: bool,
              out: TextIO | None = None) -> None:
     """Feed ``frames`` through the output ``opts`` asks for; the counts end up in ``tally``."""
-    if opts.realtime:
-        from evscreen.tools.can_dump.sources import paced
+    writer = None
+    if opts.output:
+        from evscreen.can.recording import LogWriter, tee
 
-        frames = paced(frames)
-    if opts.fmt == "table":
-        from evscreen.tools.can_dump.table import show_table
+        writer = LogWriter(opts.output)
+        frames = tee(frames, writer)
+    try:
+        if opts.realtime:
+            from evscreen.tools.can_dump.sources import paced
 
-        show_table(frames, tally, opts, title, live or opts.realtime)
-    else:
-        from evscreen.tools.can_dump.lines import write_lines
+            frames = paced(frames)
+        if opts.fmt == "table":
+            from evscreen.tools.can_dump.table import show_table
 
-        write_lines(frames, tally, opts, out or sys.stdout)
+            show_table(frames, tally, opts, title, live or opts.realtime)
+        else:
+            from evscreen.tools.can_dump.lines import write_lines
+
+            write_lines(frames, tally, opts, out or sys.stdout)
+    finally:
+        if writer is not None:
+            writer.close()
+            sys.stderr.write(f"saved {writer.frames} frames to {writer.path}\n")
 
 
 def _log_to_stderr() -> None:
@@ -67,16 +78,25 @@ def run_can_dump(args: Any) -> int:
     if not live and (args.interface or args.channel or args.bitrate or args.option):
         raise UsageError("--file replays a log; --interface, --channel, --bitrate and --option are for a live bus")
     cfg = None
+    config = None
     if live or args.dbc is None or args.config is not None:
         from evscreen.config import load_config
 
-        cfg = load_config(args.config).config.can  # the defaults for what the command line leaves out
-    decoder = load_decoder(args.dbc if args.dbc is not None else cfg.dbc if cfg is not None else None)
+        config = load_config(args.config).config
+        cfg = config.can  # the defaults for what the command line leaves out
+    if args.dbc is not None and args.vehicle is None:
+        dbc, quiet = args.dbc, False  # the common case: no profile to look up, nothing more to import
+    else:
+        from evscreen.vehicles.loader import dbc_for_dump
+
+        dbc, quiet = dbc_for_dump(args.dbc, args.vehicle, config)
+    decoder = load_decoder(dbc, quiet=quiet)
     flt = FrameFilter(parse_id_filters(args.id), match_messages(decoder, args.message) if args.message else None,
                       args.bus)
     for note in flt.check_against(decoder):
         _note(note)
-    opts = DumpOptions(fmt=fmt, choices=not args.no_choices, realtime=args.realtime, count=args.count)
+    opts = DumpOptions(fmt=fmt, choices=not args.no_choices, realtime=args.realtime, count=args.count,
+                       output=args.output)
     tally = Tally(decoder, flt, opts.choices)
     corrupt = 0
     source = "the log"

@@ -51,10 +51,14 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--option", "Extra python-can interface argument (repeatable).", metavar="KEY=VALUE", repeatable=True),
     Opt("--config", "Config file for the [can] defaults, instead of the default location.", short="-c",
         metavar="<file>", envvar="EVSCREEN_CONFIG"),
-    Opt("--dbc", "DBC file [default: can.dbc, else evscreen's own].", metavar="<file>"),
+    Opt("--dbc", "DBC file [default: the vehicle's, else can.dbc, else evscreen's own].", metavar="<file>"),
+    Opt("--vehicle", "Decode with this vehicle profile's DBC (`evscreen vehicles` lists them) "
+        "[default: vehicle.name].", metavar="<name>"),
     Opt("--format", "table (default on a terminal), line (one per frame, default otherwise) or jsonl.",
         metavar="<format>", choices=FORMATS),
     Opt("--no-choices", "Numbers instead of value-table names."),
+    Opt("--output", "Also save every frame read to this file: .log, .log.gz, .blf, .asc, .trc or .csv (the "
+        "ending picks the format).", short="-o", metavar="<file>"),
     Opt("--count", "Stop after this many frames shown.", short="-n", metavar="<int>", integer=True),
     Opt("--id", "Only these IDs: a list (0x542,0x595) or id:mask (0x500:0x700); repeatable.", metavar="<ids>",
         repeatable=True),
@@ -72,6 +76,7 @@ class DumpOptions:
     choices: bool = True
     realtime: bool = False
     count: int | None = None
+    output: str | None = None  # --output: every frame read is also saved there
 
 
 def parse_args(argv: list[str]) -> Any:
