@@ -7,9 +7,10 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 
-from conftest import evscreen_cmd, free_port
+from conftest import free_port
 
 
 def read_pty(fd: int, seconds: float, until: tuple[bytes, ...] = ()) -> bytes:
@@ -27,11 +28,22 @@ def read_pty(fd: int, seconds: float, until: tuple[bytes, ...] = ()) -> bytes:
     return out
 
 
+# `evscreen` with SIGINT as a terminal's Ctrl-C finds it. A process inherits an ignored SIGINT,
+# and Python then leaves it ignored: a test run started as a background job of a script (nohup,
+# `cmd &`: the shell ignores SIGINT for those) would otherwise send its Ctrl-C into the void.
+CTRL_C_AS_IN_A_TERMINAL = [
+    sys.executable, "-c",
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); sys.argv[0] = 'evscreen'; "
+    "from evscreen.launch import main; main()",
+]
+
+
 def watch(url: str) -> tuple[subprocess.Popen, int]:
     master, slave = pty.openpty()
     # PYTHONFAULTHANDLER: a program that will not end shows where it is stuck (see stop()).
     env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color", "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.Popen(evscreen_cmd("watch", "--url", url), stdout=slave, stderr=slave, stdin=slave, env=env)
+    proc = subprocess.Popen([*CTRL_C_AS_IN_A_TERMINAL, "watch", "--url", url], stdout=slave, stderr=slave,
+                            stdin=slave, env=env)
     os.close(slave)
     return proc, master
 
@@ -60,7 +72,7 @@ def test_watch_shows_live_values_and_quits_on_ctrl_c(live_server):
     proc, master = watch(server.url)
     try:
         needles = (b"battery_soc", b"drive_mode", b"simulation simulated", b"km/h")
-        screen = read_pty(master, 20, until=needles)
+        screen = read_pty(master, 60, until=needles)
         assert all(needle in screen for needle in needles), screen
     finally:
         proc.send_signal(signal.SIGINT)
@@ -72,7 +84,7 @@ def test_watch_waits_for_a_server_that_is_not_there():
     url = f"ws://127.0.0.1:{free_port()}"
     proc, master = watch(url)
     try:
-        screen = read_pty(master, 15, until=(b"not reachable", b"retrying"))
+        screen = read_pty(master, 60, until=(b"not reachable", b"retrying"))
         assert b"not reachable" in screen and b"retrying" in screen
         assert b"Traceback" not in screen
     finally:
