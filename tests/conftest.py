@@ -1,4 +1,9 @@
-"""Shared fixtures: isolated config/data dirs, free ports, and real running servers."""
+"""Shared fixtures: isolated config/data dirs, free ports, and real running servers.
+
+Every timeout here bounds a wait for something that must happen (a port listening, a message, a
+process ending); none is a measurement. They are generous because the suite must pass on a machine
+loaded to the brim (``stress-ng --cpu 2`` beside it): there a server can take 15 s to start.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +73,7 @@ def port() -> int:
     return free_port()
 
 
-def wait_for_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -111,7 +116,7 @@ class ServeProcess:
             else:
                 self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=10)
+            _, err = self.proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
@@ -147,7 +152,7 @@ class RuntimeThread:
         self.call(self.runtime.start())
         return self
 
-    def call(self, coro: Any, timeout: float = 10.0) -> Any:
+    def call(self, coro: Any, timeout: float = 30.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def on_loop(self, fn: Any) -> Any:
@@ -168,7 +173,7 @@ class RuntimeThread:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.runtime.server.port}"
 
-    def wait_for_values(self, *paths: str, timeout: float = 10.0) -> None:
+    def wait_for_values(self, *paths: str, timeout: float = 30.0) -> None:
         """Wait until the state holds a value at each path (default: speed and battery_soc, which the
         simulated car's first CAN frames bring a moment after start)."""
         paths = paths or ("speed", "battery_soc")
@@ -208,7 +213,7 @@ def live_server(port: int) -> Iterator[Any]:
         rt.__exit__(None, None, None)
 
 
-def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition", interval: float = 0.02) -> Any:
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition", interval: float = 0.02) -> Any:
     """Poll until ``predicate()`` is truthy and return its value; fail after ``timeout`` seconds.
 
     The timeout only bounds a wait for an event that must come: it is never a timing assertion, so
@@ -223,11 +228,11 @@ def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition", int
         time.sleep(interval)
 
 
-def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+def recv_json(ws: Any, timeout: float = 15.0) -> dict[str, Any]:
     return json.loads(ws.recv(timeout=timeout))
 
 
-def recv_until(ws: Any, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+def recv_until(ws: Any, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
     """Receive messages until one satisfies ``predicate``; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -126,7 +126,7 @@ class Mosquitto:
                 password: str | None = None) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         subprocess.run(["mosquitto_pub", *self.client_args(user, password), "-q", "1", "-t", topic, "-s", *args],
-                       input=data, check=True, capture_output=True, timeout=10)
+                       input=data, check=True, capture_output=True, timeout=30)
 
     def subscribe(self, *topics: str, client_id: str | None = None, user: str | None = None,
                   password: str | None = None) -> Subscriber:
@@ -168,7 +168,7 @@ class Subscriber:
             except queue.Empty:
                 return True
 
-    def wait_for(self, predicate: Callable[[list[tuple[str, bytes]]], Any], timeout: float = 10.0) -> Any:
+    def wait_for(self, predicate: Callable[[list[tuple[str, bytes]]], Any], timeout: float = 30.0) -> Any:
         """Collect messages until ``predicate(all messages so far)`` is truthy; return its value."""
         deadline = time.monotonic() + timeout
         while True:
