@@ -1,0 +1,56 @@
+"""Values out of a diagnostic response, as a vehicle profile describes them.
+
+A field is a big-endian integer at a byte ``offset`` counted from the first byte of the response
+(for a UDS ReadDataByIdentifier answer, ``62 01 01`` are bytes 0–2), ``length`` bytes long,
+``signed`` or not, then ``value = raw * scale + offset``. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from evscreen.can.dbc.spec import decimals
+
+
+class FieldSpec(Protocol):
+    """What extraction needs of a profile's field (the profile's own dataclass has these)."""
+
+    @property
+    def byte(self) -> int: ...
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def signed(self) -> bool: ...
+
+    @property
+    def scale(self) -> float: ...
+
+    @property
+    def offset(self) -> float: ...
+
+
+class FieldError(ValueError):
+    """The response is too short for the field."""
+
+
+def extract(response: bytes, byte: int, length: int = 1, signed: bool = False, scale: float = 1.0,
+            offset: float = 0.0) -> float | int:
+    """``raw * scale + offset``; an int when both are whole numbers (a cell number stays 37)."""
+    end = byte + length
+    if byte < 0 or length < 1 or end > len(response):
+        raise FieldError(f"bytes {byte}-{end - 1} asked of a {len(response)}-byte response")
+    raw = int.from_bytes(response[byte:end], "big", signed=signed)
+    if scale == 1 and offset == 0:
+        return raw
+    value = raw * scale + offset
+    if isinstance(scale, int) and isinstance(offset, int):
+        return value
+    # A scale like 0.1 leaves float noise (0.30000000000000004): round to what the scale can say.
+    return round(value, max(decimals(scale), decimals(offset)))
+
+
+def extract_field(response: bytes, field: FieldSpec) -> float | int:
+    return extract(response, field.byte, field.length, field.signed, field.scale, field.offset)
+
