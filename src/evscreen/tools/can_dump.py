@@ -607,6 +607,9 @@ def build_parser() -> Any:
                      "or jsonl")
     dec.add_argument("--no-choices", action="store_true", help="numbers instead of value-table names")
     dec.add_argument("-n", "--count", type=int, help="stop after this many frames shown")
+    dec.add_argument("--diag", action="store_true",
+                     help="diagnostics instead of DBC signals: reassemble ISO-TP on 0x700-0x7FF and 0x18DA/0x18DB, "
+                     "one entry per OBD-II/UDS message, decoded (see docs/diagnostics.md)")
     flt = parser.add_argument_group("filters")
     flt.add_argument("--id", action="append", default=[], dest="ids",
                      help="only these IDs: a list (0x542,0x595) or id:mask (0x500:0x700); repeatable")
@@ -642,6 +645,10 @@ def run_can_dump(args: Any) -> int:
         from evscreen.config import load_config
 
         cfg = load_config(args.config).config.can  # the defaults for what the command line leaves out
+    if args.diag:
+        from evscreen.tools.diag_dump import run_diag_dump
+
+        return run_diag_dump(args, fmt, live, cfg)
     decoder = load_decoder(args.dbc if args.dbc is not None else cfg.dbc if cfg is not None else None)
     opts = DumpOptions(
         fmt=fmt,

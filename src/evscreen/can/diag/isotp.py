@@ -247,9 +247,10 @@ class Reassembler:
             if now - pending.last > self.n_cr:
                 del self._pending[key]
                 bus, arbitration_id, extended = key
+                # Stamped when it timed out, not when the next frame (perhaps much later) showed it.
                 events.append(IsoTpError(
-                    now, bus, arbitration_id, extended, "timeout",
-                    f"no frame for {now - pending.last:.3f} s after {len(pending.data)} of {pending.length} bytes",
+                    pending.last + self.n_cr, bus, arbitration_id, extended, "timeout",
+                    f"no frame within {self.n_cr:g} s after {len(pending.data)} of {pending.length} bytes",
                     bytes(pending.data)))
         return events
 
