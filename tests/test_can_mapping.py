@@ -89,6 +89,7 @@ def telemetry_sample() -> dict[str, Any]:
         "tire_pressure.front_right": 36.5, "tire_pressure.rear_left": 35.75, "tire_pressure.rear_right": 35.0,
         "battery_cells.block_a": 27.5, "battery_cells.block_b": 28.0, "battery_cells.block_c": 26.5,
         "feedback.drive_mode": "sport", "feedback.regen_level": "low", "feedback.charge_limit": 90,
+        "vehicle.ready": True, "vehicle.charging": True, "vehicle.odometer": 12345.6,
     }
 
 
@@ -128,3 +129,22 @@ def test_mapping_values_are_rounded_to_the_signal_resolution() -> None:
     out: dict[str, Any] = {}
     route_values(route, route.message.decode((10000).to_bytes(2, "little") + bytes(6)), out)
     assert out == {"speed": 62.1371}  # 100 km/h in mph, without float noise
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(0, False), (1, True), (2, True), (3, True)])
+def test_car_state_flags_are_true_when_the_signal_is_not_zero(raw: int, expected: bool) -> None:
+    """vehicle.charging from an enumeration (0 Idle, 1 AC, 2 DC...): true or false, never a number."""
+    signal_map = build_signal_map(parse_mapping({"vehicle.charging": "BMS_SoC.ChargeState"}), PROJECT)
+    message = DB.get_message_by_name("BMS_SoC")
+    full = {s.name: s.offset for s in message.signals} | {"ChargeState": raw}
+    route = signal_map.route(message.frame_id, False)
+    out: dict[str, Any] = {}
+    route_values(route, route.message.decode(message.encode(full)), out)
+    assert out == {"vehicle.charging": expected} and type(out["vehicle.charging"]) is bool
+
+
+def test_a_profile_names_its_own_keys_in_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^kona.toml: signals.speed: expected 'Message.Signal'"):
+        parse_ref("speed", "nope", "kona.toml: signals")
+    with pytest.raises(ConfigError, match=r"^kona.toml: signals.speed: no message 'Nope'"):
+        build_signal_map([parse_ref("speed", "Nope.X")], PROJECT, "kona.toml: signals")

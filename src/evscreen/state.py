@@ -47,10 +47,20 @@ SETTINGS_FIELDS: tuple[str, ...] = (
     "charge_limit", "regen_level", "drive_mode", "brightness", "light_theme", "predictions_on", "twin_mode",
 )
 
-#: Every path a source may write.
+#: Every path of the telemetry message a source may write.
 STATE_PATHS: frozenset[str] = frozenset(
     SCALAR_FIELDS + tuple(f"{group}.{name}" for group, names in GROUP_FIELDS.items() for name in names)
 )
+
+#: The car's own state, as its profile maps it (docs/vehicles.md): ``vehicle.ready`` (switched on:
+#: Ready, or ignition on where the car reports only that), ``vehicle.charging`` (a charge session is
+#: under way) and ``vehicle.odometer`` (km). Kept in the state for what needs them (the journal's
+#: trips and charges, the diagnostics poller's off/on/charging schedule), not in the telemetry
+#: message, whose fields the screen depends on.
+CAR_STATE_PATHS: frozenset[str] = frozenset({"vehicle.ready", "vehicle.charging", "vehicle.odometer"})
+
+#: Every path a source may write.
+WRITABLE_PATHS: frozenset[str] = STATE_PATHS | CAR_STATE_PATHS
 
 
 class SourceState:
@@ -136,7 +146,7 @@ class VehicleState:
         *,
         refresh: bool = True,
     ) -> None:
-        """Record fresh values from ``source``; paths must be in :data:`STATE_PATHS`.
+        """Record fresh values from ``source``; paths must be in :data:`WRITABLE_PATHS`.
 
         ``refresh=False`` writes the values without making the source look alive: for what a source
         concludes from *silence* (the CAN bus went quiet, the GPS receiver is gone), which must not
@@ -145,7 +155,7 @@ class VehicleState:
         items = values.items() if isinstance(values, Mapping) else values
         store = self._values
         for path, value in items:
-            if path not in STATE_PATHS:
+            if path not in WRITABLE_PATHS:
                 raise KeyError(f"{path!r} is not a telemetry path")
             if value.__class__ is float and not math.isfinite(value):
                 value = None  # NaN/inf is not a measurement, and not valid JSON

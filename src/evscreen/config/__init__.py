@@ -29,8 +29,10 @@ from evscreen.config.schema import (
     KeySpec,
     LoggingConfig,
     MqttConfig,
+    RecordingConfig,
     ServerConfig,
     SimulationConfig,
+    VehicleConfig,
     key,
     key_specs,
     sections,
@@ -38,8 +40,8 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ServerConfig",
-    "SimulationConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
+    "GpsConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "RecordingConfig",
+    "ServerConfig", "SimulationConfig", "VehicleConfig", "data_dir", "default_config_path", "default_config_text", "display_value", "key",
     "key_specs", "load_config", "log_dir", "parse_value_text", "secrets_readable_by_others", "sections",
     "toml_value",
 ]

@@ -117,6 +117,39 @@ class CanConfig:
 
 
 @dataclass
+class VehicleConfig:
+    """The car: a vehicle profile names its DBC and signal mapping (docs/vehicles.md)."""
+
+    name: str | None = key(
+        None, "Vehicle profile to read the CAN bus with (`evscreen vehicles` lists them), e.g. hyundai-kona-ev."
+        " It replaces [can] dbc; [can.signals] entries still override its mapping one field at a time."
+        " Empty: [can] dbc and [can.signals], else evscreen's own profile.",
+        pattern=r"[a-z0-9][a-z0-9_-]{0,63}",
+    )
+
+
+@dataclass
+class RecordingConfig:
+    """Recording every frame the CAN source receives, to rotating compressed candump logs."""
+
+    dir: str | None = key(
+        None, "Folder to record into (candump .log.gz files python-can, can-utils and SavvyCAN read, after gunzip"
+        " for SavvyCAN). Empty: no recording. `serve --record DIR` sets it.",
+    )
+    max_file_mb: float = key(16.0, "A new file is started when the current one reaches this many MB (compressed).",
+                             min=0.1, max=4096.0)
+    max_file_minutes: float = key(60.0, "...or when it is this many minutes old.", min=1.0, max=1440.0)
+    max_total_mb: float = key(
+        1024.0, "The recordings in the folder are kept below this many MB: the oldest files are deleted.",
+        min=1.0, max=1_000_000.0,
+    )
+    flush_seconds: float = key(
+        5.0, "Frames are written at least this often (or per 1 MiB): a power cut loses at most this many seconds.",
+        min=0.5, max=600.0,
+    )
+
+
+@dataclass
 class GpsConfig:
     """The GPS receiver."""
 
@@ -236,7 +269,9 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     can: CanConfig = field(default_factory=CanConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     gps: GpsConfig = field(default_factory=GpsConfig)
     dht11: Dht11Config = field(default_factory=Dht11Config)
     bluetooth: BluetoothConfig = field(default_factory=BluetoothConfig)

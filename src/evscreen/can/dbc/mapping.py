@@ -10,9 +10,12 @@ it backwards (telemetry value -> the signal to encode). A mapping entry is writt
 i.e. ``Message.Signal``, then optionally ``* factor`` or ``/ divisor``, then optionally
 ``+ offset`` or ``- offset``: ``field = signal * factor + offset``. An empty string unmaps a field.
 
-Targets are telemetry paths (``speed``, ``tire_pressure.front_left``...) and the vehicle's
-feedback of the screen's settings (``feedback.drive_mode``, ``feedback.regen_level``,
-``feedback.charge_limit``), which the source keeps beside the telemetry.
+Targets are telemetry paths (``speed``, ``tire_pressure.front_left``...), the car's own state
+(``vehicle.ready``, ``vehicle.charging``, ``vehicle.odometer``: kept in the vehicle state, not sent
+to the screen) and the vehicle's feedback of the screen's settings (``feedback.drive_mode``,
+``feedback.regen_level``, ``feedback.charge_limit``), which the source keeps beside the telemetry.
+``vehicle.ready`` and ``vehicle.charging`` are true or false: true when the signal, after the
+conversion, is not zero (a flag bit, or an enumeration whose 0 means off).
 """
 
 from __future__ import annotations
@@ -25,17 +28,21 @@ from typing import TYPE_CHECKING, Any
 
 from evscreen.can.dbc.spec import decimals
 from evscreen.errors import ConfigError
-from evscreen.state import STATE_PATHS
+from evscreen.state import CAR_STATE_PATHS, STATE_PATHS
 
 if TYPE_CHECKING:
     from evscreen.can.dbc.decoder import CompiledMessage, DbcDecoder
 
 FEEDBACK_FIELDS: tuple[str, ...] = ("feedback.drive_mode", "feedback.regen_level", "feedback.charge_limit")
 
-#: Paths a mapping may write: telemetry values (the source owns ``connectivity.can_bus`` itself).
+#: Paths a mapping may write: telemetry values (the source owns ``connectivity.can_bus`` itself),
+#: the car's state and the settings' feedback.
 TARGET_FIELDS: frozenset[str] = frozenset(
     p for p in STATE_PATHS if not p.startswith("connectivity.")
-) | frozenset(FEEDBACK_FIELDS)
+) | CAR_STATE_PATHS | frozenset(FEEDBACK_FIELDS)
+
+#: Targets that are true or false: a signal's value (after the conversion) is true when not zero.
+BOOLEAN_FIELDS: frozenset[str] = frozenset({"vehicle.ready", "vehicle.charging"})
 
 #: The mapping for evscreen's own DBC (``src/evscreen/can/dbc/evscreen.dbc``).
 DEFAULT_SIGNALS: dict[str, str] = {
@@ -63,6 +70,9 @@ DEFAULT_SIGNALS: dict[str, str] = {
     "feedback.drive_mode": "VCU_DriveSettings.DriveMode",
     "feedback.regen_level": "VCU_DriveSettings.RegenLevel",
     "feedback.charge_limit": "VCU_DriveSettings.ChargeLimit",
+    "vehicle.ready": "VCU_DriveSettings.ReadyState",
+    "vehicle.charging": "BMS_SoC.ChargeState",
+    "vehicle.odometer": "VCU_Range.Odometer",
 }
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -106,9 +116,10 @@ class SignalRef:
         return out
 
 
-def parse_ref(target: str, text: str) -> SignalRef:
-    """Parse one ``[can.signals]`` entry; errors name the key."""
-    key = f"can.signals.{target}"
+def parse_ref(target: str, text: str, where: str = "can.signals") -> SignalRef:
+    """Parse one mapping entry; errors name the key (``where.target``: ``can.signals.speed``, or a
+    profile's ``kona.toml: signals.speed``)."""
+    key = f"{where}.{target}"
     if target not in TARGET_FIELDS:
         known = ", ".join(sorted(TARGET_FIELDS))
         raise ConfigError(f"{key}: not a telemetry field (known: {known})")
@@ -141,8 +152,8 @@ def mapping_table(signals: Mapping[str, str] | None, *, project_dbc: bool) -> di
     return {k: v for k, v in table.items() if v.strip()}
 
 
-def parse_mapping(table: Mapping[str, str]) -> list[SignalRef]:
-    return [parse_ref(target, text) for target, text in table.items()]
+def parse_mapping(table: Mapping[str, str], where: str = "can.signals") -> list[SignalRef]:
+    return [parse_ref(target, text, where) for target, text in table.items()]
 
 
 @dataclass
@@ -150,8 +161,8 @@ class MessageRoute:
     """The mapped signals of one message, ready for the per-frame loop."""
 
     message: CompiledMessage
-    #: (signal, field, factor, offset, ndigits, choices) per mapped signal.
-    entries: tuple[tuple[str, str, float, float, int | None, dict[int, str] | None], ...]
+    #: (signal, field, factor, offset, ndigits, choices, boolean) per mapped signal.
+    entries: tuple[tuple[str, str, float, float, int | None, dict[int, str] | None, bool], ...]
     #: The message's generated decode function (any payload length; raises UnknownMux).
     decode: Any = None
     #: True when every full frame carries every mapped signal (no multiplexing).
@@ -187,11 +198,11 @@ class SignalMap:
         return out
 
 
-def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
-    """Check every ref against ``decoder``'s DBC and index them by frame ID."""
-    grouped: dict[str, list[tuple[str, str, float, float, int | None, dict[int, str] | None]]] = {}
+def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder, where: str = "can.signals") -> SignalMap:
+    """Check every ref against ``decoder``'s DBC and index them by frame ID (errors name ``where.field``)."""
+    grouped: dict[str, list[tuple[str, str, float, float, int | None, dict[int, str] | None, bool]]] = {}
     for ref in refs:
-        key = f"can.signals.{ref.field}"
+        key = f"{where}.{ref.field}"
         if not decoder.has_message(ref.message):
             close = _close(ref.message, [m.name for m in decoder.messages])
             raise ConfigError(f"{key}: no message {ref.message!r} in {decoder.name}{close}")
@@ -201,10 +212,11 @@ def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
             raise ConfigError(f"{key}: message {ref.message} has no signal {ref.signal!r}{close}")
         spec = message.signals[ref.signal]
         numeric = spec["float"] or spec["conv"] == "linear" or not ref.is_identity
-        ndigits = decimals(spec["scale"] * ref.factor) if numeric and not spec["float"] else None
+        boolean = ref.field in BOOLEAN_FIELDS
+        ndigits = decimals(spec["scale"] * ref.factor) if numeric and not spec["float"] and not boolean else None
         choices = spec["choices"] if ref.field.startswith("feedback.") else None
         grouped.setdefault(ref.message, []).append(
-            (ref.signal, ref.field, ref.factor, ref.offset, ndigits, choices)
+            (ref.signal, ref.field, ref.factor, ref.offset, ndigits, choices, boolean)
         )
     result = SignalMap(refs={r.field: r for r in refs})
     for name, entries in grouped.items():
@@ -218,7 +230,7 @@ def build_signal_map(refs: list[SignalRef], decoder: DbcDecoder) -> SignalMap:
 
 def route_values(route: MessageRoute, signals: Mapping[str, Any], out: dict[str, Any]) -> None:
     """Write the mapped fields of one decoded frame into ``out`` (signals missing from it are skipped)."""
-    for signal, target, factor, offset, ndigits, choices in route.entries:
+    for signal, target, factor, offset, ndigits, choices, boolean in route.entries:
         value = signals.get(signal)
         if value is None:
             continue
@@ -227,7 +239,9 @@ def route_values(route: MessageRoute, signals: Mapping[str, Any], out: dict[str,
             continue
         if factor != 1.0 or offset != 0.0:
             value = value * factor + offset
-        if ndigits is not None:
+        if boolean:
+            value = value != 0
+        elif ndigits is not None:
             value = round(value, ndigits)
         out[target] = value
 
