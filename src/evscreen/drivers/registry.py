@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "simulation": "evscreen.drivers.simulated:SimulatedVehicle",
     "can": "evscreen.drivers.can:CanSource",
+    "obd": "evscreen.drivers.obd:ObdSource",
     "gps": "evscreen.drivers.gps:GpsSource",
     "dht11": "evscreen.drivers.dht11:Dht11Source",
     "connectivity": "evscreen.drivers.connectivity:ConnectivitySource",

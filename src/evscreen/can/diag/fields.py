@@ -1,6 +1,6 @@
 """Values out of a diagnostic response, as a vehicle profile describes them.
 
-A field is a big-endian integer at a byte ``offset`` counted from the first byte of the response
+A field is an integer (big-endian, as UDS sends them, unless the profile says little) at a byte ``offset`` counted from the first byte of the response
 (for a UDS ReadDataByIdentifier answer, ``62 01 01`` are bytes 0–2), ``length`` bytes long,
 ``signed`` or not, then ``value = raw * scale + offset``. Pure.
 """
@@ -30,18 +30,21 @@ class FieldSpec(Protocol):
     @property
     def offset(self) -> float: ...
 
+    @property
+    def byte_order(self) -> str: ...
+
 
 class FieldError(ValueError):
     """The response is too short for the field."""
 
 
 def extract(response: bytes, byte: int, length: int = 1, signed: bool = False, scale: float = 1.0,
-            offset: float = 0.0) -> float | int:
+            offset: float = 0.0, byte_order: str = "big") -> float | int:
     """``raw * scale + offset``; an int when both are whole numbers (a cell number stays 37)."""
     end = byte + length
     if byte < 0 or length < 1 or end > len(response):
         raise FieldError(f"bytes {byte}-{end - 1} asked of a {len(response)}-byte response")
-    raw = int.from_bytes(response[byte:end], "big", signed=signed)
+    raw = int.from_bytes(response[byte:end], "little" if byte_order == "little" else "big", signed=signed)
     if scale == 1 and offset == 0:
         return raw
     value = raw * scale + offset
@@ -52,5 +55,5 @@ def extract(response: bytes, byte: int, length: int = 1, signed: bool = False, s
 
 
 def extract_field(response: bytes, field: FieldSpec) -> float | int:
-    return extract(response, field.byte, field.length, field.signed, field.scale, field.offset)
+    return extract(response, field.byte, field.length, field.signed, field.scale, field.offset, field.byte_order)
 
