@@ -113,7 +113,7 @@ def test_silent_ecu_is_logged_once_and_shown_stale(cleanup, caplog):
 def test_offline_until_the_can_source_reads_the_bus(cleanup):
     run = Running(channel(), profile(BMS_2101), can_source=False)
     cleanup.append(run)
-    wait_for(lambda: "the CAN source is not reading" in run.source().get("detail", ""))
+    wait_for(lambda: "the CAN source is not reading" in run.source().get("detail", ""), timeout=60)
     assert run.source()["state"] == "offline"
 
 
@@ -188,3 +188,50 @@ def test_the_poller_never_writes():
         check_service(bytes.fromhex("2E0101"), clear=True)
     for text in ("220101", "0100", "0902", "190208", "2101", "3E00", "03", "07", "0A"):
         check_service(bytes.fromhex(text))
+
+
+def test_kona_profile_fills_battery_pack_in_the_telemetry(cleanup):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from evscreen.settings import DEFAULT_SETTINGS
+    from evscreen.state import build_telemetry
+    from evscreen.vehicles.loader import load_profile
+
+    chan = channel()
+    ecu = ScriptedEcu(chan, 0x7E4, 0x7EC, bms)
+    cleanup.append(ecu)
+    run = Running(chan, load_profile("hyundai-kona-ev"))
+    cleanup.append(run)
+    wait_for(lambda: run.get("battery_soh") is not None and run.get("battery_pack.aux_voltage") is not None)
+    telemetry = run.call(lambda: build_telemetry(run.state, {**DEFAULT_SETTINGS, "volume": 0.5}))
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "schema" / "telemetry.json").read_text())
+    jsonschema.validate(telemetry, schema)
+    assert telemetry["battery_soh"] == 95.3
+    assert telemetry["battery_current"] == -123.4 and telemetry["battery_voltage"] == 380.5
+    assert telemetry["battery_pack"] == {
+        "cell_voltage_min": 3.9, "cell_voltage_max": 4.0, "cell_voltage_min_id": 81, "cell_voltage_max_id": 37,
+        "temp_min": -3, "temp_max": 25, "aux_voltage": 12.4, "max_charge_power_kw": 75.0,
+        "max_discharge_power_kw": 98.45, "energy_charged_kwh": 12345.6, "energy_discharged_kwh": 11876.5,
+    }
+    assert telemetry["sources"]["obd"]["state"] == "live"
+
+
+def test_no_polling_below_the_12v_threshold(cleanup):
+    low = bytearray(kona_2101())
+    low[32] = 115  # 11.5 V
+    chan = channel()
+    ecu = ScriptedEcu(chan, 0x7E4, 0x7EC, lambda req: [(0.0, bytes(low))] if req == bytes.fromhex("220101")
+                      else bms(req))
+    cleanup.append(ecu)
+    aux = {"target": "battery_pack.aux_voltage", "byte": 32, "scale": 0.1}
+    run = Running(chan, profile(request("bms_2101", 0x7E4, 0x7EC, "220101", [VOLTAGE, aux])))
+    cleanup.append(run)
+    wait_for(lambda: run.source().get("detail") == "12 V battery at 11.5 V, below 12.0 V; polling paused")
+    asked = len(ecu.asked)
+    assert asked == 1
+    # the car is switched on: its DC-DC converter charges the 12 V battery, polling resumes
+    run.call(lambda: run.state.update("can", {"vehicle.ready": True}))
+    wait_for(lambda: len(ecu.asked) > asked)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 #: Where the 12 V battery's voltage is read from, when a request maps it.
 AUX_VOLTAGE = "battery_pack.aux_voltage"
 GUARD_CHECK_S = 0.5  # how often a paused poller looks again
+STARTUP_WAIT_S = 10.0  # how long the first open waits for the CAN source to open the bus
 DEFAULT_PROFILE = "obd2"
 
 
@@ -90,6 +91,7 @@ class ObdSource(Source):
         self.answers = 0
         self._passive: queue.SimpleQueue[Any] | None = None
         self._paused: str | None = None
+        self._opened_once = False
 
     def describe(self) -> str:
         mode = "listening only" if self.cfg.listen_only else f"at most {self.cfg.max_requests_per_s:g} requests/s"
@@ -98,6 +100,14 @@ class ObdSource(Source):
 
     async def open(self) -> None:
         share = bus_share.find(self.where)
+        if share is None and not self._opened_once:
+            # At start-up the CAN source is opening its interface too: give it time before
+            # calling this an outage.
+            deadline = time.monotonic() + STARTUP_WAIT_S
+            while share is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                share = bus_share.find(self.where)
+        self._opened_once = True
         if share is None or share.closed.is_set():
             raise SourceUnavailable(f"the CAN source is not reading {self.where}: [obd] polls through it")
         self.share = share
