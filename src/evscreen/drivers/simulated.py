@@ -102,6 +102,10 @@ class SimulatedVehicle(Source):
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
         self.frames_sent = 0
         self.bus: Any = None
+        #: The car's ECUs answering diagnostics on its bus (the BMS as a Kona's, generic OBD-II).
+        self.ecus: list[Any] = []
+        self._notifier: Any = None
+        self._out: VehicleOutputs = self.model.outputs()  # the last published outputs, for the ECUs
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
 
@@ -133,7 +137,9 @@ class SimulatedVehicle(Source):
 
     def publish(self, out: VehicleOutputs | None = None) -> None:
         """Write what is not on the car's CAN bus: GPS, the media player, Wi-Fi and Bluetooth."""
-        values = gps_values(out or self.model.outputs())
+        out = out or self.model.outputs()
+        self._out = out
+        values = gps_values(out)
         values.update(self.player.telemetry())
         values.update(CONNECTIVITY)
         self.state.update(self.name, values)
@@ -166,12 +172,30 @@ class SimulatedVehicle(Source):
         except asyncio.CancelledError:  # stopped while opening: close the bus once it is open
             opening.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().shutdown())
             raise
+        self._start_ecus(self.bus)
         self.availability.up()
+
+    def _start_ecus(self, bus: Any) -> None:
+        """The BMS (0x7E4 -> 0x7EC) and the OBD-II ECU (0x7DF/0x7E0 -> 0x7E8) answer on the car's bus."""
+        import can
+
+        from evscreen.can.ecu_server import EcuServer
+        from evscreen.sim.diag_ecus import SimulatedBms, SimulatedObdEcu
+
+        self._notifier = can.Notifier(bus, [])
+        bms = SimulatedBms(self.config.simulation.seed, lambda: self._out)
+        obd = SimulatedObdEcu(lambda: self._out)
+        self.ecus = [EcuServer(bus, self._notifier, 0x7E4, 0x7EC, bms.respond).start(),
+                     EcuServer(bus, self._notifier, 0x7E0, 0x7E8, obd.respond, functional_id=0x7DF).start()]
 
     async def read(self) -> None:
         await self._drive(self.bus)
 
     async def close(self) -> None:
+        ecus, self.ecus = self.ecus, []
+        notifier, self._notifier = self._notifier, None
+        if ecus or notifier is not None:
+            await asyncio.to_thread(_stop_ecus, ecus, notifier)
         bus, self.bus = self.bus, None
         if bus is not None:
             bus.shutdown()
@@ -209,3 +233,10 @@ class SimulatedVehicle(Source):
                 self.state.touch(self.name)
             # Simulated time runs on between steps: frames keep their cycle times at any speed.
             self.transmit(bus, self.model.time_s + pending)
+
+
+def _stop_ecus(ecus: list[Any], notifier: Any) -> None:
+    for ecu in ecus:
+        ecu.stop()
+    if notifier is not None:
+        notifier.stop()
