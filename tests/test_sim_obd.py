@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import recv_until
 from websockets.sync.client import connect
 
-from conftest import recv_until
 from evscreen.can.diag.decode import decode_payload
 from evscreen.can.diag.fields import extract
 from evscreen.sim.diag_ecus import CELLS, SimulatedBms, SimulatedObdEcu, aux_voltage
@@ -79,7 +79,7 @@ def test_obd_ecu_answers_generic_obd2():
     assert values == {"0D": round(out.speed_ms * 3.6), "46": round(out.ambient_temp_c), "42": round(aux_voltage(out), 3)}
     assert decode_payload(ecu.respond(bytes.fromhex("0902"))[0][1]).content["value"] == "EVSCRNSIM00000001"
     assert ecu.respond(bytes.fromhex("03")) == [(0.0, b"\x43\x00")]
-    assert ecu.respond(bytes.fromhex("04")) == [(0.0, bytes.fromhex("7F0411"))]  # never clears on its own
+    assert ecu.respond(bytes.fromhex("04")) == [(0.0, b"\x44")]  # a clear is accepted (nothing is stored)
 
 
 def test_simulated_mode_polls_the_bms_through_the_real_poller(live_server):

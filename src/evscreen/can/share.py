@@ -88,3 +88,35 @@ def withdraw(share: BusShare) -> None:
 def find(where: str) -> BusShare | None:
     with _lock:
         return _shares.get(where)
+
+
+def start_reader(share: BusShare) -> Callable[[], None]:
+    """Read ``share.bus`` in a thread of its own, as the CAN source does, for a tool that runs without
+    one (``evscreen obd``, ``evscreen probe obd``); returns what stops it."""
+    stop = threading.Event()
+
+    def read() -> None:
+        bus = share.bus
+        while not stop.is_set() and not share.closed.is_set():
+            try:
+                msg = bus.recv(0.1)
+            except Exception:  # the interface failed: whoever waits for an answer times out
+                share.closed.set()
+                return
+            if msg is None or msg.is_error_frame:
+                continue
+            frame_id = msg.arbitration_id
+            if (frame_id >> 16 in (0x18DA, 0x18DB)) if msg.is_extended_id else 0x700 <= frame_id <= 0x7FF:
+                share.dispatch(msg)
+                share.seen(False)
+            else:
+                share.seen(True)
+
+    thread = threading.Thread(target=read, name="obd-reader", daemon=True)
+    thread.start()
+
+    def stopper() -> None:
+        stop.set()
+        thread.join(2.0)
+
+    return stopper

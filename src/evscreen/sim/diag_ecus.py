@@ -174,4 +174,6 @@ class SimulatedObdEcu:
             return _negative(request, 0x31)
         if mode in (0x03, 0x07, 0x0A):
             return [(0.0, bytes([mode + 0x40, 0]))]
+        if mode == 0x04:  # an explicit, confirmed clear (`evscreen obd dtc --clear`): nothing stored anyway
+            return [(0.0, b"\x44")]
         return _negative(request, 0x11)
