@@ -128,6 +128,7 @@ def banner(runtime: Runtime) -> list[str]:
     ]
     if runtime.sources:
         lines += [f"source {s.describe()}" for s in runtime.sources]
+        lines += [recorder.describe() for s in runtime.sources if (recorder := getattr(s, "recorder", None))]
     else:
         lines.append("no sources enabled: telemetry values stay null (enable [can], [gps]... or simulation.mode = on)")
     auth = "token required" if runtime.server.token else "no token (loopback only)"

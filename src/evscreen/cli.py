@@ -35,6 +35,8 @@ app.add_typer(obd_app, name="obd")
 service_app = typer.Typer(help="Run evscreen as a systemd service (start at boot, restart on failure).",
                           no_args_is_help=True)
 app.add_typer(service_app, name="service")
+vehicles_app = typer.Typer(help="The vehicle profiles: which cars evscreen reads, and how.")
+app.add_typer(vehicles_app, name="vehicles")
 
 _debug = False
 
@@ -103,30 +105,122 @@ def serve(
         None, "--sim-speed", metavar="FACTOR",
         help="Simulated seconds per real second, 0.01-1000 (e.g. 20 for a quick demo; default 1).",
     ),
+    vehicle: Optional[str] = typer.Option(
+        None, "--vehicle", metavar="NAME",
+        help="Vehicle profile to read the CAN bus with (evscreen vehicles lists them) [default: vehicle.name].",
+    ),
+    replay: Optional[Path] = typer.Option(
+        None, "--replay", metavar="FILE", dir_okay=False,
+        help="Play a recorded CAN log as the vehicle (candump, asc, blf, trc, csv, SavvyCAN GVRET; .gz too),"
+        " through the same decoding as a live bus.",
+    ),
+    replay_speed: Optional[float] = typer.Option(
+        None, "--replay-speed", metavar="FACTOR", help="With --replay: 1 real time (default), 2 twice as fast,"
+        " 0 as fast as possible.",
+    ),
+    replay_bus: Optional[str] = typer.Option(
+        None, "--replay-bus", metavar="BUS", help="With --replay: which bus of a multi-bus log (0, 1, can1...)"
+        " [default: the profile's log_bus, else every frame].",
+    ),
+    loop: bool = typer.Option(False, "--loop", help="With --replay: start again at the end of the log."),
+    record: Optional[Path] = typer.Option(
+        None, "--record", metavar="DIR", file_okay=False,
+        help="Record every CAN frame received into rotating .log.gz files in DIR [default: recording.dir].",
+    ),
 ) -> None:
-    """Run the WebSocket server that screens connect to (simulated vehicle off a Pi)."""
+    """Run the WebSocket server that screens connect to (simulated vehicle off a Pi).
+
+    \b
+    Examples:
+      evscreen serve
+      evscreen serve --vehicle hyundai-kona-ev              # a real Kona on [can]'s interface
+      evscreen serve --replay drive.log.gz --vehicle hyundai-kona-ev --loop
+      evscreen serve --simulation on --record ~/recordings
+    """
     import asyncio
 
     from evscreen.app import serve_forever
     from evscreen.host.logging_setup import configure_logging
 
-    loaded = _load(
-        config_file,
-        {
-            "server.host": host,
-            "server.port": port,
-            "server.telemetry_interval": telemetry_interval,
-            "simulation.mode": simulation,
-            "logging.level": log_level,
-            "server.insecure_no_auth": True if insecure_no_auth else None,
-            "simulation.speed": sim_speed,
-        },
-    )
+    flags: dict[str, Any] = {
+        "server.host": host,
+        "server.port": port,
+        "server.telemetry_interval": telemetry_interval,
+        "simulation.mode": simulation,
+        "logging.level": log_level,
+        "server.insecure_no_auth": True if insecure_no_auth else None,
+        "simulation.speed": sim_speed,
+        "vehicle.name": vehicle,
+        "recording.dir": str(record) if record is not None else None,
+    }
+    flags.update(_replay_flags(replay, replay_speed, replay_bus, loop, simulation))
+    loaded = _load(config_file, flags)
     configure_logging(loaded.config.logging.level, loaded.config.logging.file)
     try:
         asyncio.run(serve_forever(loaded))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         pass
+
+
+def _replay_flags(replay: Optional[Path], speed: Optional[float], bus: Optional[str], loop: bool,
+                  simulation: Optional[str]) -> dict[str, Any]:
+    """``--replay FILE`` and its options as config values: the CAN source reads the log, nothing is simulated."""
+    if replay is None:
+        given = [name for name, value in (("--replay-speed", speed), ("--replay-bus", bus), ("--loop", loop or None))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --replay FILE")
+        return {}
+    if simulation == "on":
+        raise UsageError("--replay plays a recording as the vehicle; it cannot be combined with --simulation on")
+    if speed is not None and not 0 <= speed <= 1e6:
+        raise UsageError(f"--replay-speed: must be 0 (as fast as possible) or a factor such as 1 or 10, got {speed:g}")
+    options = {"speed": repr(float(speed if speed is not None else 1.0))}
+    if bus is not None:
+        if not bus.strip():
+            raise UsageError("--replay-bus: name a bus (0, 1, can1...)")
+        options["bus"] = bus.strip()
+    if loop:
+        options["loop"] = "true"
+    # The log is the vehicle: the ordinary CAN source reads it, the simulated car stays off.
+    return {"simulation.mode": "off", "can.enabled": True, "can.interface": "replay", "can.channel": str(replay),
+            "can.options": options}
+
+
+# --- vehicles ------------------------------------------------------------------------------------
+
+
+@vehicles_app.callback(invoke_without_command=True)
+def vehicles(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: every profile, or why it cannot be loaded."),
+) -> None:
+    """List the vehicle profiles: built-in and yours (in the config directory's profiles/ folder).
+
+    Exit code 1 when one of your profiles cannot be loaded (it is listed with the reason).
+
+    \b
+    Examples:
+      evscreen vehicles
+      evscreen vehicles show hyundai-kona-ev
+      evscreen serve --vehicle hyundai-kona-ev
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from evscreen.tools.vehicles import list_command
+
+    raise typer.Exit(list_command(as_json))
+
+
+@vehicles_app.command("show")
+def vehicles_show(
+    name: str = typer.Argument(..., help="The profile's name, as `evscreen vehicles` lists it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
+) -> None:
+    """Print one vehicle profile, checked against its DBC: buses, every mapped signal, diagnostics."""
+    from evscreen.tools.vehicles import show_command
+
+    raise typer.Exit(show_command(name, as_json))
 
 
 # --- send and watch ----------------------------------------------------------------------------

@@ -70,6 +70,7 @@ WRITABLE_PATHS: frozenset[str] = STATE_PATHS | CAR_STATE_PATHS
 class SourceState:
     LIVE = "live"
     SIMULATED = "simulated"
+    REPLAY = "replay"  # a recorded log played as the source (evscreen serve --replay)
     STALE = "stale"
     OFFLINE = "offline"
     STARTING = "starting"
@@ -81,6 +82,7 @@ class SourceStatus:
 
     simulated: bool
     stale_after: float
+    replay: bool = False
     online: bool = False
     last_update: float | None = None  # monotonic seconds
     detail: str = ""
@@ -95,7 +97,8 @@ class SourceStatus:
         elif self.stale or age > self.stale_after:
             state = SourceState.STALE
         else:
-            state = SourceState.SIMULATED if self.simulated else SourceState.LIVE
+            state = (SourceState.REPLAY if self.replay else SourceState.SIMULATED if self.simulated
+                     else SourceState.LIVE)
         out: dict[str, Any] = {"state": state, "age": None if age is None else round(age, 3)}
         if self.detail:
             out["detail"] = self.detail
@@ -113,8 +116,8 @@ class VehicleState:
 
     # -- sources --------------------------------------------------------------------------------
 
-    def register_source(self, name: str, *, simulated: bool, stale_after: float = 5.0) -> None:
-        self._sources[name] = SourceStatus(simulated=simulated, stale_after=stale_after)
+    def register_source(self, name: str, *, simulated: bool, stale_after: float = 5.0, replay: bool = False) -> None:
+        self._sources[name] = SourceStatus(simulated=simulated, stale_after=stale_after, replay=replay)
 
     def set_online(self, name: str, online: bool, detail: str = "") -> None:
         status = self._sources[name]

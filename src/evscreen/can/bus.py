@@ -27,16 +27,28 @@ def parse_options(options: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+#: evscreen's own interface beside python-can's: a recorded log played as a bus (can/replay.py).
+REPLAY = "replay"
+
+
 def check_interface(name: str, key: str = "can.interface") -> None:
-    """ConfigError unless python-can knows an interface called ``name``."""
+    """ConfigError unless python-can knows an interface called ``name`` (or it is ``replay``)."""
     from can.interfaces import VALID_INTERFACES
 
-    if name not in VALID_INTERFACES:
-        raise ConfigError(f"{key}: unknown python-can interface {name!r} (known: {', '.join(sorted(VALID_INTERFACES))})")
+    if name not in VALID_INTERFACES and name != REPLAY:
+        known = ", ".join(sorted({*VALID_INTERFACES, REPLAY}))
+        raise ConfigError(f"{key}: unknown python-can interface {name!r} (known: {known})")
 
 
 def open_bus(interface: str, channel: str, bitrate: int, options: dict[str, Any]) -> Any:
-    """A python-can bus; python-can's exceptions (and OSError) propagate to the caller."""
+    """A python-can bus; python-can's exceptions (and OSError) propagate to the caller.
+
+    ``replay`` plays the log file ``channel`` names (options: speed, bus, loop, log_format).
+    """
+    if interface == REPLAY:
+        from evscreen.can.replay import ReplayBus
+
+        return ReplayBus(channel, **options)
     import can
 
     return can.Bus(interface=interface, channel=channel, bitrate=bitrate, **options)

@@ -5,14 +5,21 @@ returns a :class:`LogReader` that yields :class:`LogFrame` tuples. Line formats 
 (candump ``.log``, GVRET ``.csv``, python-can ``.csv``) skip a corrupt line, count it and warn
 with its line number; ``.asc``, ``.trc`` and ``.blf`` are read by python-can, and a corrupt record
 there ends the file with a warning naming the line (or record) it stopped at.
+
+Any of them may be gzip-compressed (``drive.log.gz``: told by its first bytes). A compressed file
+that ends early — a recording cut off by a power loss — gives every frame up to the cut, then a
+warning; the same for a corrupt compressed block.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import io
 import logging
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -51,17 +58,55 @@ def bus_matches(channel: str, bus: str) -> bool:
     return bus.isdigit() and m is not None and int(m.group(1)) == int(bus)
 
 
-def detect_format(path: Path) -> str:
-    """The log format of ``path`` from its first bytes, else its extension; LogFormatError if neither."""
+GZIP_MAGIC = b"\x1f\x8b"
+#: What a gzip stream that is cut off or damaged raises while it is read.
+_COMPRESSED_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def _read_head(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
             head = f.read(8192)
+        if head.startswith(GZIP_MAGIC):
+            with gzip.open(path, "rb") as z:
+                head = _read_some(z, 8192)
     except IsADirectoryError:
         raise LogFormatError(f"{path}: is a directory, not a CAN log") from None
     except FileNotFoundError:
         raise LogFormatError(f"{path}: log file not found") from None
+    except _COMPRESSED_ERRORS as exc:
+        raise LogFormatError(f"{path}: not a readable gzip file ({exc})") from None
     except OSError as exc:
         raise LogFormatError(f"{path}: cannot read log file: {exc.strerror or exc}") from None
+    return head
+
+
+def _read_some(f: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of a compressed stream; a cut-off stream gives what it has."""
+    out = b""
+    try:
+        while len(out) < size:
+            chunk = f.read1(size - len(out)) if hasattr(f, "read1") else f.read(size - len(out))
+            if not chunk:
+                break
+            out += chunk
+    except EOFError:
+        if not out:
+            raise
+    return out
+
+
+def detect_format(path: Path) -> str:
+    """The log format of ``path`` from its first bytes, else its extension; LogFormatError if neither."""
+    head = _read_head(path)
     if head.startswith(b"LOGG"):
         return "blf"
     text = head.decode("latin-1")
@@ -80,7 +125,7 @@ def detect_format(path: Path) -> str:
         low = s.lower()
         if low.startswith(("date ", "base hex", "base dec", "// version", "begin triggerblock")):
             return "asc"
-    suffix = path.suffix.lower()
+    suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
     if suffix in _EXTENSIONS and suffix != ".csv" and b"\x00" not in head[:512]:
         return _EXTENSIONS[suffix]
     raise LogFormatError(
@@ -97,6 +142,7 @@ class LogReader:
         self.format = fmt or detect_format(self.path)
         if self.format not in FORMATS:
             raise LogFormatError(f"{self.path}: unknown log format {self.format!r} (known: {', '.join(FORMATS)})")
+        self.compressed = is_gzip(self.path)
         self.corrupt = 0
         self.stopped_early = False
         self._warned = 0
@@ -116,10 +162,30 @@ class LogReader:
             log.warning("%s: more corrupt lines; counting them without a warning each", self.path)
 
     def _lines(self) -> Iterator[tuple[int, str]]:
+        number = 0
         with self._open_text() as f:
-            yield from enumerate(f, 1)
+            try:
+                for number, line in enumerate(f, 1):
+                    yield number, line
+            except _COMPRESSED_ERRORS as exc:
+                self._cut_off(number, exc)
+
+    def _cut_off(self, where: Any, exc: BaseException) -> None:
+        """A compressed file ends early or is damaged: what came before it stands."""
+        self.corrupt += 1
+        self.stopped_early = True
+        log.warning("%s: compressed data ends early or is damaged after line %s (a recording cut off by a power"
+                    " loss?); the rest is skipped (%s)", self.path, where, exc or type(exc).__name__)
+
+    def _open_binary(self) -> Any:
+        try:
+            return gzip.open(self.path, "rb") if self.compressed else self.path.open("rb")
+        except OSError as exc:
+            raise LogFormatError(f"{self.path}: cannot read log file: {exc.strerror or exc}") from None
 
     def _open_text(self) -> Any:
+        if self.compressed:
+            return io.TextIOWrapper(self._open_binary(), encoding="utf-8", errors="replace")
         try:
             return self.path.open("r", encoding="utf-8", errors="replace")
         except OSError as exc:
@@ -131,25 +197,29 @@ class LogReader:
         fromhex = bytes.fromhex
         new = tuple.__new__
         slow = self._candump_line
+        number = 0
         with self._open_text() as f:
-            for number, line in enumerate(f, 1):
-                # The common case in a few operations: "(stamp) iface 123#0102..." with an 11-bit ID.
-                # Anything else, or anything wrong, takes the careful path.
-                try:
-                    stamp, channel, frame = line.split()
-                    ident, sep, payload = frame.partition("#")
-                    if len(ident) != 3 or not sep or stamp[0] != "(":
-                        raise ValueError
-                    frame_id = int(ident, 16)
-                    if frame_id > 0x7FF or len(payload) > 16:
-                        raise ValueError
-                    yield new(LogFrame, (float(stamp[1:-1]), channel, frame_id, False, fromhex(payload), DATA))
-                    continue
-                except ValueError:
-                    pass
-                frame_or_none = slow(number, line)
-                if frame_or_none is not None:
-                    yield frame_or_none
+            try:
+                for number, line in enumerate(f, 1):
+                    # The common case in a few operations: "(stamp) iface 123#0102..." with an 11-bit ID.
+                    # Anything else, or anything wrong, takes the careful path.
+                    try:
+                        stamp, channel, frame = line.split()
+                        ident, sep, payload = frame.partition("#")
+                        if len(ident) != 3 or not sep or stamp[0] != "(":
+                            raise ValueError
+                        frame_id = int(ident, 16)
+                        if frame_id > 0x7FF or len(payload) > 16:
+                            raise ValueError
+                        yield new(LogFrame, (float(stamp[1:-1]), channel, frame_id, False, fromhex(payload), DATA))
+                        continue
+                    except ValueError:
+                        pass
+                    frame_or_none = slow(number, line)
+                    if frame_or_none is not None:
+                        yield frame_or_none
+            except _COMPRESSED_ERRORS as exc:
+                self._cut_off(number, exc)
 
     def _candump_line(self, number: int, line: str) -> LogFrame | None:
         parts = line.split()
@@ -266,8 +336,7 @@ class LogReader:
 
         binary = self.format == "blf"
         try:
-            handle: Any = self.path.open("rb") if binary else _CountingFile(self.path.open("r", encoding="utf-8",
-                                                                                         errors="replace"))
+            handle: Any = self._open_binary() if binary else _CountingFile(self._open_text())
         except OSError as exc:
             raise LogFormatError(f"{self.path}: cannot read log file: {exc.strerror or exc}") from None
         reader_class = {"asc": can.ASCReader, "trc": can.TRCReader, "blf": can.BLFReader}[self.format]

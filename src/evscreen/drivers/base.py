@@ -29,6 +29,8 @@ class Source(abc.ABC):
     name: ClassVar[str]
     #: True for the simulated vehicle; shown as "simulated" instead of "live".
     simulated: bool = False
+    #: True for a source playing a recording (``serve --replay``); shown as "replay".
+    replay: bool = False
     #: Seconds without data after which the source is reported stale.
     stale_after: float = 5.0
     #: How long to wait before opening it again after a failure.
@@ -49,7 +51,7 @@ class Source(abc.ABC):
             self.simulated = simulated
         if stale_after is not None:
             self.stale_after = stale_after
-        state.register_source(self.name, simulated=self.simulated, stale_after=self.stale_after)
+        state.register_source(self.name, simulated=self.simulated, stale_after=self.stale_after, replay=self.replay)
         #: Up or down, in the state and in the log (through the driver's own logger).
         self.availability = Availability(self.name, state, logging.getLogger(type(self).__module__))
 

@@ -6,6 +6,11 @@ per batch it hands those values to the event loop with ``call_soon_threadsafe`` 
 previous hand-off has been taken — so a saturated bus costs the loop one small dict update per
 batch, never one call per frame.
 
+What the bus means comes from the vehicle profile (:func:`evscreen.vehicles.loader.can_decoding`:
+``[vehicle] name``, else ``[can] dbc`` and ``[can.signals]``, else evscreen's own). A recorded log
+is read the same way: ``[can] interface = "replay"`` opens :class:`evscreen.can.replay.ReplayBus`,
+and the source reports itself ``replay``.
+
 ``connectivity.can_bus`` is true only while frames arrive. When the interface fails (adapter
 unplugged, bus-off, socket gone) ``read`` raises and the supervisor takes over: the source goes
 offline, keeps its values (marked stale), logs one line, and the interface is reopened with backoff
@@ -23,18 +28,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evscreen.can import share as bus_share
-from evscreen.can.bus import check_interface, open_bus, parse_options
-from evscreen.can.dbc import PROJECT_DBC
+from evscreen.can.bus import REPLAY, check_interface, open_bus, parse_options
 from evscreen.can.dbc.codegen import UnknownMux
 from evscreen.can.dbc.loader import load_decoder
-from evscreen.can.dbc.mapping import (
-    build_signal_map,
-    mapping_table,
-    parse_mapping,
-    route_values,
-)
+from evscreen.can.dbc.mapping import route_values
+from evscreen.can.recording import Recorder
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
+from evscreen.vehicles.loader import can_decoding
 
 if TYPE_CHECKING:
     from evscreen.config import CanConfig, Config
@@ -71,16 +72,33 @@ class CanSource(Source):
 
     def __init__(self, config: Config, state: VehicleState, *, simulated: bool = False) -> None:
         cfg: CanConfig = config.can
+        self.replay = cfg.interface == REPLAY and not simulated
         super().__init__(config, state, simulated=simulated, stale_after=cfg.timeout)
         if not simulated:  # the simulated car's bus is python-can's own `virtual`: no need to import it now
             check_interface(cfg.interface)
         self.cfg = cfg
         self.bus_options = parse_options(cfg.options)
-        self.decoder = load_decoder(cfg.dbc)
-        project = cfg.dbc is None or _same_file(cfg.dbc, PROJECT_DBC)
-        self.signal_map = build_signal_map(parse_mapping(mapping_table(cfg.signals, project_dbc=project)),
-                                           self.decoder)
+        self.decoding = can_decoding(config)
+        self.decoder = load_decoder(self.decoding.dbc, quiet=self.decoding.builtin)
+        self.signal_map = self.decoding.signal_map(self.decoder)
+        mapped = self.signal_map.refs
+        # A car whose bus carries pack voltage and current but no power (the Kona): derive it.
+        self.derive_power = "power_kw" not in mapped and {"battery_voltage", "battery_current"} <= set(mapped)
+        if self.replay:
+            from evscreen.can.replay import check_replay
+
+            profile = self.decoding.profile
+            if "bus" not in self.bus_options and profile is not None and profile.primary.log_bus is not None:
+                self.bus_options["bus"] = profile.primary.log_bus  # the bus of the log this profile reads
+            if "bus" in self.bus_options:
+                self.bus_options["bus"] = str(self.bus_options["bus"])
+            # Before anything is served: a missing, corrupt or empty log, or a bus it lacks, is one line.
+            check_replay(cfg.channel, self.bus_options.get("bus"), self.bus_options.get("log_format"))
         self.stats = CanStats()
+        #: Writes every frame received to rotating compressed logs ([recording] dir, serve --record).
+        self.recorder: Recorder | None = None
+        if config.recording.dir:
+            self.recorder = Recorder(config.recording, cfg.channel if not self.replay else "can0")
         #: The vehicle's feedback of the screen's settings (drive mode, regen level, charge limit).
         self.feedback: dict[str, Any] = {}
         self.bus: Any = None
@@ -96,12 +114,22 @@ class CanSource(Source):
 
     def describe(self) -> str:
         c = self.cfg
-        return (f"can: {c.interface} {c.channel} at {c.bitrate} bit/s, DBC {self.decoder.name} "
-                f"({len(self.decoder.messages)} messages, {len(self.signal_map.refs)} mapped fields)"
-                f" ({'simulated' if self.simulated else 'real'})")
+        if self.replay:
+            o = self.bus_options
+            speed = float(o.get("speed", 1.0))
+            bus = f"bus {o['bus']}, " if "bus" in o else ""
+            where = (f"replay of {c.channel} ({bus}{'as fast as possible' if speed == 0 else f'{speed:g}x real time'}"
+                     f"{', looped' if o.get('loop') else ''})")
+        else:
+            where = f"{c.interface} {c.channel} at {c.bitrate} bit/s"
+        kind = "replay" if self.replay else "simulated" if self.simulated else "real"
+        return (f"can: {where}, {self.decoding.describe()}, DBC {self.decoder.name} "
+                f"({len(self.decoder.messages)} messages, {len(self.signal_map.refs)} mapped fields) ({kind})")
 
     @property
     def where(self) -> str:
+        if self.replay:
+            return f"replay of {self.cfg.channel}"
         return f"{self.cfg.interface} {self.cfg.channel}"
 
     # -- the event loop side -----------------------------------------------------------------------
@@ -143,6 +171,8 @@ class CanSource(Source):
         bus, self.bus = self.bus, None
         if bus is not None:
             await asyncio.to_thread(_shutdown, bus)
+        if self.recorder is not None:  # what the reader buffered goes to disk now
+            await asyncio.to_thread(self.recorder.flush)
 
     def on_failure(self, error: Exception) -> None:
         self._set_can_bus_false()
@@ -159,6 +189,11 @@ class CanSource(Source):
                 self.feedback[path[9:]] = value
             else:
                 telemetry[path] = value
+        if self.derive_power and ("battery_voltage" in values or "battery_current" in values):
+            volts = values.get("battery_voltage", self.state.get("battery_voltage"))
+            amps = values.get("battery_current", self.state.get("battery_current"))
+            if isinstance(volts, (int, float)) and isinstance(amps, (int, float)):  # never from an unknown
+                telemetry["power_kw"] = round(volts * amps / 1000.0, 2)
         self.state.update(self.name, telemetry)
         self._last_frame = time.monotonic()
         if self._quiet_logged:
@@ -226,6 +261,8 @@ class CanSource(Source):
         unknown_ids = stats.unknown_ids
         stop = self._stop
         clock = time.thread_time
+        recorder = self.recorder
+        record = recorder.add if recorder is not None else None
         # Only the latest value of each field reaches the state, so of the frames of one message in
         # a batch only the last needs decoding. Multiplexed and short frames carry part of the
         # message each: those are decoded in order as they come.
@@ -233,12 +270,16 @@ class CanSource(Source):
         while not stop.is_set():
             msg = recv(RECV_TIMEOUT_S)
             if msg is None:
+                if recorder is not None:
+                    recorder.tick()
                 continue
             values: dict[str, Any] = {}
             n = decoded = unknown = errors = remote = short = 0
             traffic = False  # a frame other than diagnostics: the car is awake
             while msg is not None:
                 n += 1
+                if record is not None:
+                    record(msg)
                 if msg.is_error_frame:
                     errors += 1
                 elif msg.is_remote_frame:
@@ -293,6 +334,8 @@ class CanSource(Source):
             stats.reader_cpu_s = clock()
             if users:
                 shared.seen(traffic)  # type: ignore[union-attr]
+            if recorder is not None:
+                recorder.tick()
             self._hand_off(values, loop)
             if n >= BUSY_BATCH:
                 # A busy bus: let frames gather in the interface's buffer for a moment, so the
@@ -349,11 +392,3 @@ def _why(exc: BaseException) -> str:
         text = f"{text}: {cause}"
     return text
 
-
-def _same_file(a: str, b: Any) -> bool:
-    from pathlib import Path
-
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False

@@ -67,12 +67,13 @@ def simulated_bus_config(config: Config) -> Config:
     """The config the sources of a simulated run get: ``[can]`` describes the simulated car's own bus.
 
     That is python-can's in-process ``virtual`` interface on a channel no other runtime uses,
-    evscreen's DBC and its default mapping, so the simulated vehicle sends onto it and the ordinary
-    CAN source decodes it. The user's ``[can]`` section describes the real car and is left out.
+    evscreen's DBC and its default mapping (the ``evscreen`` vehicle profile), so the simulated
+    vehicle sends onto it and the ordinary CAN source decodes it. The user's ``[can]`` section and
+    ``[vehicle]`` describe the real car and are left out.
     The bus is quiet for ``timeout`` after 2 simulated seconds without a frame (2 real seconds
     at 1x and faster).
     """
-    from evscreen.config import CanConfig
+    from evscreen.config import CanConfig, VehicleConfig
 
     default = CanConfig()
     timeout = min(600.0, default.timeout * max(1.0, 1.0 / config.simulation.speed))
@@ -83,4 +84,4 @@ def simulated_bus_config(config: Config) -> Config:
     # The poller asks the simulated car's BMS what evscreen's own profile lists, with the user's
     # limits (requests/s, listen_only...) but never the real car's profile.
     obd = dataclasses.replace(config.obd, enabled=True, profile="evscreen")
-    return dataclasses.replace(config, can=can, obd=obd)
+    return dataclasses.replace(config, can=can, vehicle=VehicleConfig(), obd=obd)

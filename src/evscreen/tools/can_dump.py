@@ -185,6 +185,7 @@ class DumpOptions:
     choices: bool = True
     realtime: bool = False
     count: int | None = None
+    output: str | None = None  # --output: every frame read is also saved there
 
 
 def _decoded(frame: LogFrame, decoder: DbcDecoder, summary: Summary, choices: bool
@@ -527,14 +528,24 @@ def open_live_bus(interface: str, channel: str, bitrate: int, options: dict[str,
 
 def run_dump(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptions, *, title: str, live: bool,
              out: TextIO | None = None, summary: Summary | None = None) -> Summary:
+    from evscreen.can.recording import LogWriter, tee
+
     summary = summary if summary is not None else Summary()
     out = out or sys.stdout
-    if opts.realtime:
-        frames = _paced(frames)
-    if opts.fmt == "table":
-        show_table(frames, decoder, opts, summary, title, live or opts.realtime)
-    else:
-        write_lines(frames, decoder, opts, summary, out)
+    writer = LogWriter(opts.output) if opts.output else None
+    try:
+        if writer is not None:
+            frames = tee(frames, writer)
+        if opts.realtime:
+            frames = _paced(frames)
+        if opts.fmt == "table":
+            show_table(frames, decoder, opts, summary, title, live or opts.realtime)
+        else:
+            write_lines(frames, decoder, opts, summary, out)
+    finally:
+        if writer is not None:
+            writer.close()
+            sys.stderr.write(f"saved {writer.frames} frames to {writer.path}\n")
     return summary
 
 
@@ -601,7 +612,11 @@ def build_parser() -> Any:
                      help="extra python-can interface argument (repeatable)")
     src.add_argument("--config", help="config file instead of the default location (for the [can] defaults)")
     dec = parser.add_argument_group("decoding and output")
-    dec.add_argument("-d", "--dbc", help="DBC file [default: [can] dbc, else evscreen's own]")
+    dec.add_argument("-d", "--dbc", help="DBC file [default: the vehicle's, else [can] dbc, else evscreen's own]")
+    dec.add_argument("--vehicle", metavar="NAME", help="decode with this vehicle profile's DBC (evscreen vehicles "
+                     "lists them) [default: [vehicle] name]")
+    dec.add_argument("--output", metavar="FILE", help="also save every frame read to FILE: .log, .log.gz, .blf, "
+                     ".asc, .trc or .csv (the ending picks the format)")
     dec.add_argument("--format", choices=FORMATS, dest="fmt",
                      help="table (live table, default on a terminal), line (one per frame, default otherwise) "
                      "or jsonl")
@@ -641,20 +656,25 @@ def run_can_dump(args: Any) -> int:
     if not live and (args.interface or args.channel or args.bitrate or args.option):
         raise UsageError("--file replays a log; --interface, --channel, --bitrate and --option are for a live bus")
     cfg = None
+    config = None
     if live or args.dbc is None or args.config is not None:
         from evscreen.config import load_config
 
-        cfg = load_config(args.config).config.can  # the defaults for what the command line leaves out
+        config = load_config(args.config).config
+        cfg = config.can  # the defaults for what the command line leaves out
     if args.diag:
         from evscreen.tools.diag_dump import run_diag_dump
 
         return run_diag_dump(args, fmt, live, cfg)
-    decoder = load_decoder(args.dbc if args.dbc is not None else cfg.dbc if cfg is not None else None)
+    from evscreen.vehicles.loader import dbc_for_dump
+
+    dbc, quiet = dbc_for_dump(args.dbc, args.vehicle, config)
+    decoder = load_decoder(dbc, quiet=quiet)
     opts = DumpOptions(
         fmt=fmt,
         filter=FrameFilter(parse_id_filters(args.ids),
                            match_messages(decoder, args.messages) if args.messages else None, args.bus),
-        choices=not args.no_choices, realtime=args.realtime, count=args.count,
+        choices=not args.no_choices, realtime=args.realtime, count=args.count, output=args.output,
     )
     summary: Summary | None = None
     try:

@@ -228,6 +228,11 @@ class CanDecoding:
     groups: tuple[tuple[str, tuple[SignalRef, ...]], ...]
 
     @property
+    def builtin(self) -> bool:
+        """The DBC is one shipped with evscreen (its repairs at load are no news to the user)."""
+        return self.profile is not None and self.profile.builtin and self.profile.extends is None
+
+    @property
     def refs(self) -> list[SignalRef]:
         return [ref for _, refs in self.groups for ref in refs]
 
@@ -277,6 +282,25 @@ def can_decoding(config: Config, vehicle: str | None = None) -> CanDecoding:
     extra = tuple(parse_mapping({k: v for k, v in can.signals.items() if v.strip()}))
     groups = ((f"{profile.path}: signals", own),) + ((("can.signals", extra),) if extra else ())
     return CanDecoding(profile, Path(dbc), groups)
+
+
+def dbc_for_dump(dbc: str | None, vehicle: str | None, config: Config | None) -> tuple[str | None, bool]:
+    """The DBC ``can-dump`` decodes with, and whether it is a built-in one (its repairs logged quietly):
+    ``--dbc``, else ``--vehicle``'s, else ``[vehicle] name``'s, else ``[can] dbc``, else evscreen's own."""
+    from evscreen.errors import UsageError
+
+    if dbc is not None and vehicle is not None:
+        raise UsageError("--dbc and --vehicle both name the DBC: give one")
+    if dbc is not None:
+        return dbc, False
+    name = vehicle or (config.vehicle.name if config is not None else None)
+    if name is None:
+        return (config.can.dbc if config is not None else None), False
+    profile = load_profile(name)
+    path = profile.dbc_path()
+    if path is None:
+        raise ConfigError(f"{profile.path}: buses.{profile.primary.name}: has no dbc to decode with")
+    return str(path), profile.builtin
 
 
 def _same_file(a: str, b: Path) -> bool:

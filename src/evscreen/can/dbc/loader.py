@@ -196,10 +196,15 @@ def _cache_write(path: Path, spec: DbcSpec, code: Any, warnings: list[str]) -> N
         log.debug("cannot cache compiled DBC at %s: %s", path, exc)
 
 
-def load_decoder(path: str | Path | None = None, *, cache: bool = True) -> DbcDecoder:
-    """Load a DBC (default: evscreen's own) and compile it. Warnings are logged and kept on the decoder."""
+def load_decoder(path: str | Path | None = None, *, cache: bool = True, quiet: bool = False) -> DbcDecoder:
+    """Load a DBC (default: evscreen's own) and compile it. Warnings are logged and kept on the decoder.
+
+    ``quiet`` logs the repairs at debug level: for the DBCs shipped with evscreen, kept as their
+    authors published them, whose repairs are no news to the user.
+    """
     dbc_path = Path(path) if path is not None else PROJECT_DBC
     name = str(dbc_path)
+    level = logging.DEBUG if quiet else logging.WARNING
     text = read_dbc_text(dbc_path)
     cache_file = None
     if cache:
@@ -210,11 +215,11 @@ def load_decoder(path: str | Path | None = None, *, cache: bool = True) -> DbcDe
             spec, code, warnings = hit
             warnings = [w.replace("\x00", name) for w in warnings]
             for w in warnings:
-                log.warning("%s", w)
+                log.log(level, "%s", w)
             return DbcDecoder(spec, code, name=name, warnings=warnings)
     db, warnings = parse_dbc(text, name)
     for w in warnings:
-        log.warning("%s", w)
+        log.log(level, "%s", w)
     spec = spec_from_cantools(db)
     try:
         code = compile_spec(spec, f"<dbc {dbc_path.name}>")
