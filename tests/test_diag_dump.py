@@ -185,3 +185,24 @@ def test_live_from_an_slcan_adapter(tmp_path: Path):
     assert request["decoded"] == {"type": "request", "dids": ["0101"]}
     assert answer["data"] == "620101FFF7E7FF009A" and answer["frames"] == 2
     assert answer["decoded"]["did"] == "0101"
+
+
+def test_vehicle_profile_fields_are_added(tmp_path: Path):
+    from obdhelpers import kona_2101
+
+    answer = kona_2101()
+    frames = ["7E4#0322010100000000", f"7EC#10{len(answer):02X}{answer[:6].hex().upper()}", "7E4#3000000000000000"]
+    frames += [f"7EC#{(0x21 + i) & 0x2F:02X}{answer[6 + 7 * i:13 + 7 * i].hex().upper()}".ljust(20, "A")
+               for i in range(8)]
+    log = tmp_path / "kona-bms.log"
+    log.write_text("".join(f"({1.0 + i / 100:.6f}) can0 {f}\n" for i, f in enumerate(frames)))
+    out = dump("-f", str(log), "--format", "jsonl", "--vehicle", "hyundai-kona-ev")
+    records = [json.loads(x) for x in out.stdout.splitlines()]
+    request, response = records
+    assert "fields" not in request["decoded"]
+    fields = response["decoded"]["fields"]
+    assert fields["battery_current"] == -123.4 and fields["battery_voltage"] == 380.5
+    assert fields["battery_pack.cell_voltage_max"] == 4.0 and fields["battery_pack.cell_voltage_max_id"] == 37
+    assert fields["battery_pack.energy_discharged_kwh"] == 11876.5
+    line = dump("-f", str(log), "--format", "line", "--vehicle", "hyundai-kona-ev").stdout
+    assert "battery_pack.aux_voltage = 12.4" in line

@@ -235,3 +235,32 @@ def test_no_polling_below_the_12v_threshold(cleanup):
     # the car is switched on: its DC-DC converter charges the 12 V battery, polling resumes
     run.call(lambda: run.state.update("can", {"vehicle.ready": True}))
     wait_for(lambda: len(ecu.asked) > asked)
+
+
+def test_obd2_profile_asks_only_the_pids_the_ecu_supports(cleanup, caplog):
+    from evscreen.vehicles.loader import load_profile
+
+    caplog.set_level(logging.INFO, logger="evscreen.drivers.obd")
+    bitmaps = {0x00: "00080001", 0x20: "00000001", 0x40: "44000000"}  # 0D, then 20; 40; 42 and 46: no 5B, no A6
+
+    def ecu(req: bytes) -> list[tuple[float, bytes]]:
+        if req[0] == 0x01 and req[1] in bitmaps:
+            return [(0.0, bytes([0x41, req[1]]) + bytes.fromhex(bitmaps[req[1]]))]
+        values = {0x0D: "3C", 0x46: "3C", 0x42: "3A98"}
+        if req[0] == 0x01 and req[1] in values:
+            return [(0.0, bytes([0x41, req[1]]) + bytes.fromhex(values[req[1]]))]
+        return []  # an unsupported PID asked functionally: no answer at all, as real ECUs do
+
+    chan = channel()
+    server = ScriptedEcu(chan, 0x7E0, 0x7E8, ecu, functional_id=0x7DF)
+    cleanup.append(server)
+    run = Running(chan, load_profile("obd2"))
+    cleanup.append(run)
+    wait_for(lambda: run.get("speed") == 60 and run.get("ambient_temp") == 20
+             and run.get("battery_pack.aux_voltage") == 15.0)
+    assert not any(req in (bytes.fromhex("01A6"), bytes.fromhex("015B")) for req in server.asked)
+    stopped = sorted(r.getMessage() for r in caplog.records if "stopped" in r.getMessage())
+    assert stopped == [
+        "obd: request battery_remaining stopped: PID 5B is not among ECU 0x7E8's supported PIDs; not asking it again",
+        "obd: request odometer stopped: PID A6 is not among ECU 0x7E8's supported PIDs; not asking it again"]
+    assert run.obd.scheduler.silent_ecus() == []  # the unasked PIDs cost no timeouts

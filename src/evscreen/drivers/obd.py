@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evscreen.can import share as bus_share
 from evscreen.can.diag.fields import FieldError, extract
 from evscreen.can.diag.isotp import DiagMessage, Reassembler
+from evscreen.can.diag.obd import supported_pids
 from evscreen.can.diag.schedule import PollPolicy, Scheduler, car_state, poll_blocker
 from evscreen.drivers.base import Source
 from evscreen.errors import SourceUnavailable
@@ -92,6 +93,7 @@ class ObdSource(Source):
         self._passive: queue.SimpleQueue[Any] | None = None
         self._paused: str | None = None
         self._opened_once = False
+        self._discovered = False
 
     def describe(self) -> str:
         mode = "listening only" if self.cfg.listen_only else f"at most {self.cfg.max_requests_per_s:g} requests/s"
@@ -171,6 +173,10 @@ class ObdSource(Source):
                 self._pause(why)
                 await asyncio.sleep(GUARD_CHECK_S)
                 continue
+            if not self._discovered:
+                await self._discover_pids()
+                self._discovered = True
+                continue
             request, wait = scheduler.next_due(now, self._car_state())
             if request is None:
                 await asyncio.sleep(min(wait, GUARD_CHECK_S))
@@ -195,6 +201,34 @@ class ObdSource(Source):
                     self._pause("no ECU answers")
             if line:
                 log.info("obd: %s", line)
+
+    async def _discover_pids(self) -> None:
+        """Ask each ECU polled in OBD-II mode 01 for its supported-PID bitmaps once, and stop the
+        requests for PIDs it does not support: each car answers what it supports."""
+        groups: dict[tuple[int, int, bool], list[DiagRequest]] = {}
+        for r in self.requests:
+            if r.request[0] == 0x01 and len(r.request) == 2 and r.request[1] % 0x20:
+                groups.setdefault((r.request_id, r.response_id, r.extended), []).append(r)
+        for (tx, rx, extended), requests in groups.items():
+            top = max(r.request[1] for r in requests)
+            supported: set[int] = set()
+            base, complete = 0, False
+            while not complete:
+                self.scheduler.sent(time.monotonic())
+                answer = await asyncio.to_thread(self.transport.request, tx, rx, bytes([0x01, base]),
+                                                 extended=extended, timeout=max(r.timeout for r in requests))
+                if answer.kind != "positive" or len(answer.payload) < 6:
+                    break
+                pids = supported_pids(base, answer.payload[2:6])
+                supported.update(pids)
+                base += 0x20
+                complete = base not in pids or base >= top
+            if not complete:
+                continue  # no (whole) bitmap: ask them all, and let the answers decide
+            for r in requests:
+                if r.request[1] not in supported:
+                    log.info("obd: %s", self.scheduler.stop(
+                        r, f"PID {r.request[1]:02X} is not among ECU 0x{rx:X}'s supported PIDs"))
 
     def _pause(self, why: str) -> None:
         if self._paused != why:

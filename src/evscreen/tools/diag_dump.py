@@ -301,6 +301,25 @@ def show_table(frames: Iterable[LogFrame], dump: DiagDump, title: str, live: boo
         view.update(render(), refresh=True)
 
 
+def profile_fields(profile: Any) -> FieldReader:
+    """The profile's fields of each answer to one of its requests (matched by response ID and the
+    echo of the request: the DID, the PID...)."""
+    from evscreen.drivers.obd import read_fields, response_prefix
+
+    wanted: dict[tuple[int, bool], list[tuple[bytes, Any]]] = {}
+    for request in profile.diagnostics:
+        wanted.setdefault((request.response_id, request.extended), []).append((response_prefix(request), request))
+
+    def read(msg: DiagMessage) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for prefix, request in wanted.get((msg.arbitration_id, msg.extended), ()):
+            if msg.payload.startswith(prefix):
+                values.update(read_fields(request, msg.payload))
+        return values
+
+    return read
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -319,6 +338,10 @@ def run_diag_dump(args: Any, fmt: str, live: bool, cfg: Any, read_fields: FieldR
 
     if args.messages:
         raise UsageError("--message names DBC messages; with --diag, choose with --id (e.g. --id 0x7EC)")
+    if read_fields is None and getattr(args, "vehicle", None):
+        from evscreen.vehicles.loader import load_profile
+
+        read_fields = profile_fields(load_profile(args.vehicle))
     summary = DiagSummary()
     dump = DiagDump(DiagFilter(parse_id_filters(args.ids), args.bus), summary, read_fields)
     bus = None

@@ -135,6 +135,11 @@ class Scheduler(Generic[R]):
         s.next_at = now + self._interval(request)
         return None
 
+    def stop(self, request: PolledRequest, why: str) -> str:
+        """Never send ``request`` again (an ECU said it does not support it); returns the log line."""
+        self._state[request.name].stopped = why
+        return f"request {request.name} stopped: {why}; not asking it again"
+
     def timed_out(self, request: PolledRequest, now: float) -> str | None:
         """No answer within the timeout; returns a log line when the ECU has just gone silent."""
         s = self._state[request.name]
