@@ -23,7 +23,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from evscreen.can import share as bus_share
-from evscreen.can.diag.fields import FieldError, extract
 from evscreen.can.diag.isotp import DiagMessage, Reassembler
 from evscreen.can.diag.obd import supported_pids
 from evscreen.can.diag.schedule import PollPolicy, Scheduler, car_state, poll_blocker
@@ -59,10 +58,9 @@ def read_fields(request: DiagRequest, payload: bytes) -> dict[str, Any]:
     """The request's fields out of its positive answer; a field beyond a short answer is left out."""
     values: dict[str, Any] = {}
     for f in request.fields:
-        try:
-            values[f.target] = extract(payload, f.byte, f.length, f.signed, f.scale, f.offset, f.byte_order)
-        except FieldError:
-            continue
+        value = f.decode(payload)
+        if value is not None:
+            values[f.target] = value
     return values
 
 

@@ -1,37 +1,15 @@
 """Values out of a diagnostic response, as a vehicle profile describes them.
 
-A field is an integer (big-endian, as UDS sends them, unless the profile says little) at a byte ``offset`` counted from the first byte of the response
-(for a UDS ReadDataByIdentifier answer, ``62 01 01`` are bytes 0–2), ``length`` bytes long,
-``signed`` or not, then ``value = raw * scale + offset``. Pure.
+A field is an integer (big-endian, as UDS sends them, unless the profile says little) at a byte
+``offset`` counted from the first byte of the response (for a UDS ReadDataByIdentifier answer,
+``62 01 01`` are bytes 0–2), ``length`` bytes long, ``signed`` or not, then
+``value = raw * scale + offset``. Pure; a profile's
+:class:`~evscreen.vehicles.profile.DiagField` decodes with it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from evscreen.can.dbc.spec import decimals
-
-
-class FieldSpec(Protocol):
-    """What extraction needs of a profile's field (the profile's own dataclass has these)."""
-
-    @property
-    def byte(self) -> int: ...
-
-    @property
-    def length(self) -> int: ...
-
-    @property
-    def signed(self) -> bool: ...
-
-    @property
-    def scale(self) -> float: ...
-
-    @property
-    def offset(self) -> float: ...
-
-    @property
-    def byte_order(self) -> str: ...
 
 
 class FieldError(ValueError):
@@ -52,8 +30,4 @@ def extract(response: bytes, byte: int, length: int = 1, signed: bool = False, s
         return value
     # A scale like 0.1 leaves float noise (0.30000000000000004): round to what the scale can say.
     return round(value, max(decimals(scale), decimals(offset)))
-
-
-def extract_field(response: bytes, field: FieldSpec) -> float | int:
-    return extract(response, field.byte, field.length, field.signed, field.scale, field.offset, field.byte_order)
 
