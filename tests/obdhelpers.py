@@ -57,14 +57,14 @@ class ScriptedEcu:
 
     def __init__(self, channel: str, request_id: int, response_id: int,
                  default: Callable[[bytes], Sequence[tuple[float, bytes]]] | None = None,
-                 functional_id: int | None = None) -> None:
+                 functional_id: int | None = None, extended: bool = False) -> None:
         self.bus = can.Bus(interface="virtual", channel=channel)
         self.notifier = can.Notifier(self.bus, [])
         self.script: dict[bytes, list[Sequence[tuple[float, bytes]]]] = {}
         self.default = default or (lambda req: [(0.0, bytes([0x7F, req[0], 0x11]))])
         self.asked: list[bytes] = []
         self.server = EcuServer(self.bus, self.notifier, request_id, response_id, self._respond,
-                                functional_id=functional_id).start()
+                                functional_id=functional_id, extended=extended).start()
 
     def _respond(self, req: bytes) -> Sequence[tuple[float, bytes]]:
         self.asked.append(req)

@@ -264,3 +264,14 @@ def test_obd2_profile_asks_only_the_pids_the_ecu_supports(cleanup, caplog):
         "obd: request battery_remaining stopped: PID 5B is not among ECU 0x7E8's supported PIDs; not asking it again",
         "obd: request odometer stopped: PID A6 is not among ECU 0x7E8's supported PIDs; not asking it again"]
     assert run.obd.scheduler.silent_ecus() == []  # the unasked PIDs cost no timeouts
+
+
+def test_29_bit_addressing(cleanup):
+    chan = channel()
+    ecu = ScriptedEcu(chan, 0x18DA10F1, 0x18DAF110, bms, extended=True)
+    cleanup.append(ecu)
+    run = Running(chan, profile(request("bms_2101", 0x18DA10F1, 0x18DAF110, "220101", [CURRENT, VOLTAGE])))
+    cleanup.append(run)
+    wait_for(lambda: run.get("battery_voltage") == 380.5)
+    assert run.obd.requests[0].extended
+    assert ecu.asked[0] == bytes.fromhex("220101")
