@@ -35,6 +35,7 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("soak.py", ["--minutes", "1.5", "--sample", "10"], ["--minutes", "1.05", "--sample", "15"]),
     ("sim_step.py", [], ["--seconds", "120"]),
     ("nmea_throughput.py", [], []),
+    ("replay_record.py", [], ["--minutes", "5", "--repeat", "2"]),
     ("diagnostics.py", [], ["--seconds", "4", "--repeat", "2"]),
 ]
 

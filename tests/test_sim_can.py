@@ -12,6 +12,7 @@ from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import build_signal_map, mapping_table, parse_mapping, route_values
 from evscreen.sim.can_frames import CarBus, Frame, bus_fields, crc8_j1850, drive_frames, heading_change
 from evscreen.sim.vehicle import VehicleModel
+from evscreen.state import CAR_STATE_PATHS
 
 DECODER = load_decoder()
 SIGNAL_MAP = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), DECODER)
@@ -118,6 +119,11 @@ def test_frames_decode_to_the_models_values_at_the_bus_resolution(seconds: int, 
         if route is not None:
             route_values(route, route.decode(f.data), decoded)
     expected = {k: v for k, v in bus_fields(out).items() if k in SIGNAL_MAP.refs}
+    # The car's state is the ECUs' own signals (ecu_signals), read back through the mapping.
+    car_state = {p: decoded.pop(p) for p in CAR_STATE_PATHS}
+    assert car_state["vehicle.ready"] is (not out.charging)
+    assert car_state["vehicle.charging"] is (out.charging_phase == "charging")
+    assert car_state["vehicle.odometer"] == pytest.approx(out.odometer_m / 1000.0, abs=0.05)
     assert set(decoded) == set(expected)
     for field, value in expected.items():
         ref = SIGNAL_MAP.refs[field]

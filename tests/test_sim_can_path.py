@@ -78,7 +78,8 @@ def test_telemetry_comes_through_the_can_decoder(live_server: Any) -> None:
         for field, value in values.items():
             decoded[field].add(value)
     fields = [f for f in source.signal_map.refs if not f.startswith(("feedback.", "vehicle."))]
-    assert len(fields) == 21
+    assert len(fields) == 21  # the telemetry's CAN fields; the car's state stays beside it, in the state
+    assert source.state.get("vehicle.ready") is True and source.state.get("vehicle.charging") is False
     for message in messages:
         assert message["sources"]["simulation"]["state"] == message["sources"]["can"]["state"] == "simulated"
         assert message["connectivity"]["can_bus"] is True

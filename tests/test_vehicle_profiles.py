@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from conftest import REPO
+from conftest import REPO, evscreen_cmd
 
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import DEFAULT_SIGNALS, TARGET_FIELDS
@@ -358,3 +361,61 @@ def test_the_vehicle_config_key_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"\(vehicle.name\): must match .*, got .Kona EV."):
         load_config(env={"EVSCREEN_VEHICLE__NAME": "Kona EV"})
     assert load_config(env={"EVSCREEN_VEHICLE__NAME": "hyundai-kona-ev"}).config.vehicle.name == "hyundai-kona-ev"
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(evscreen_cmd(*args), capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def test_evscreen_vehicles_lists_builtin_and_user_profiles_marking_overrides() -> None:
+    user_profile("hyundai-kona-ev", '[vehicle]\nextends = "hyundai-kona-ev"\nusable_capacity_kwh = 39.2\n')
+    user_profile("my-van", f'[vehicle]\nname = "My van"\n[buses.main]\ndbc = "{BUILTIN_DIR / "hyundai-kona-ev-pcan.dbc"}"'
+                           '\n[signals]\nspeed = "CGW_450.Speed"\n')
+    out = run_cli("vehicles")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.count("│") > 3}
+    assert "built-in" in rows["evscreen"] and "evscreen simulated car" in rows["evscreen"]
+    assert "user, extends the built-in" in rows["hyundai-kona-ev"] and "39.2" in rows["hyundai-kona-ev"]
+    assert "My van" in rows["my-van"] and "user" in rows["my-van"]
+    listed = json.loads(run_cli("vehicles", "--json").stdout)
+    by_name = {entry["name"]: entry for entry in listed}
+    assert by_name["hyundai-kona-ev"]["profile"]["usable_capacity_kwh"] == 39.2
+    assert by_name["hyundai-kona-ev"]["profile"]["signals"]["battery_soc"]["signal"] == "BMS_542.SocDisp"
+
+
+def test_a_broken_user_profile_is_listed_with_its_error_and_exit_code_1() -> None:
+    user_profile("broken", "[vehicle]\nusable_capacity_kwh = -5\n[buses.main]\n")
+    out = run_cli("vehicles")
+    assert out.returncode == 1
+    assert "cannot be loaded" in out.stdout and "usable_capacity_kwh: must be a number from 1 to 1000, got -5" in \
+        out.stdout.replace("\n", "").replace("│", "").replace(" ", "") or "usable_capacity_kwh" in out.stdout
+    assert "evscreen" in out.stdout  # the others are still listed
+    shown = run_cli("vehicles", "show", "broken")
+    assert shown.returncode == 2
+    assert shown.stderr.strip().startswith("error:") and "vehicle.usable_capacity_kwh: must be a number" in shown.stderr
+
+
+def test_evscreen_vehicles_show_prints_every_signal_with_its_confidence() -> None:
+    out = run_cli("vehicles", "show", "hyundai-kona-ev")
+    assert out.returncode == 0, out.stderr
+    profile = load_profile("hyundai-kona-ev")
+    for signal in profile.signals:
+        line = next(line for line in out.stdout.splitlines() if f" {signal.field} " in line)
+        assert signal.ref.text() in line and signal.confidence in line
+    assert "bms_2101" in out.stdout and "7E4 → 7EC" in out.stdout and "usable capacity: 64 kWh" in out.stdout
+    data = json.loads(run_cli("vehicles", "show", "hyundai-kona-ev", "--json").stdout)
+    assert data["diagnostics"][0]["request"] == "220101" and data["buses"][0]["log_bus"] == "0"
+    assert run_cli("vehicles", "show", "nope").returncode == 2
+
+
+def test_simulated_mode_reads_the_simulated_car_whatever_the_vehicle_says() -> None:
+    from evscreen.app import build_runtime
+
+    runtime = build_runtime(load_config(env={}, flags={"simulation.mode": "on", "vehicle.name": "hyundai-kona-ev"}))
+    can_source = next(s for s in runtime.sources if s.name == "can")
+    assert can_source.decoding.profile.id == "evscreen"  # type: ignore[attr-defined]
+    assert "vehicle evscreen" in can_source.describe()

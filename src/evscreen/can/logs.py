@@ -50,6 +50,19 @@ class LogFrame(NamedTuple):
     kind: int  # DATA, REMOTE or ERROR
 
 
+def as_message(frame: LogFrame, channel: Any = None) -> Any:
+    """The frame as a python-can ``Message`` (``channel`` instead of the frame's own, if given)."""
+    import can
+
+    data = frame.data
+    return can.Message(
+        timestamp=frame.timestamp, arbitration_id=frame.arbitration_id, is_extended_id=frame.is_extended,
+        is_remote_frame=frame.kind == REMOTE, is_error_frame=frame.kind == ERROR,
+        channel=frame.channel if channel is None else channel, dlc=len(data),
+        data=data if frame.kind == DATA else None, is_fd=len(data) > 8, check=False,
+    )
+
+
 def bus_matches(channel: str, bus: str) -> bool:
     """``--bus 1`` matches channel "1", "can1", "vcan1"; anything else must match exactly."""
     if channel == bus:

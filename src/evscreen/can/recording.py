@@ -6,7 +6,7 @@ read them as they are, SavvyCAN once gunzipped. An SD card must see large sequen
 power cut must lose little, so :class:`Recorder`:
 
 - formats each frame into a memory buffer (the CAN reader thread's only cost per frame);
-- hands the buffer to a writer thread when it holds ``BUFFER_BYTES`` or is ``flush_seconds`` old;
+- hands the buffer to a writer thread when it holds ``BUFFER_FRAMES`` or is ``flush_seconds`` old;
 - the writer compresses it into one **complete gzip member**, appends it to the current file and
   ``fsync``\\ s it: a file is a sequence of complete members, so a power cut or SIGKILL loses at most
   the buffer being filled (and a member cut mid-write, which the readers stop at with a warning);
@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evscreen.can.logs import CAN_ERR_FLAG, DATA, ERROR, REMOTE, LogFrame
+from evscreen.can.logs import CAN_ERR_FLAG, DATA, ERROR, REMOTE, LogFrame, as_message
 from evscreen.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUFFER_BYTES = 1024 * 1024  # of candump text per write at most (about 25,000 frames, 150-250 kB compressed)
+BUFFER_FRAMES = 32768  # frames per write at most: about 1 MiB of candump text, 150-250 kB compressed
+BUFFER_BYTES = 1024 * 1024  # can-dump --output's buffer, in text
 QUEUE_BUFFERS = 8  # buffers waiting for the writer at most; beyond, frames are dropped (and counted)
 COMPRESS_LEVEL = 6
-FILE_PATTERN = re.compile(r"^can-\d{8}T\d{6}Z(?:-\d+)?\.log\.gz$")
+FILE_PATTERN = re.compile(r"^can-(\d{8}T\d{6}Z)(?:-(\d+))?\.log\.gz$")
 _CHANNEL_UNSAFE = re.compile(r"[\s()#]")
 
 
@@ -144,8 +145,7 @@ class Recorder:
         self._clock = clock
         self._wall = wall
         self._lines: list[str] = []
-        self._count = 0  # frames in _lines
-        self._bytes = 0
+        self._names: dict[Any, str] = {}  # python-can channel -> the name written
         self._since = clock()  # when the buffer was last handed over
         self._queue: queue.Queue[tuple[list[str], int] | None] = queue.Queue(QUEUE_BUFFERS)
         self._thread: threading.Thread | None = None
@@ -159,21 +159,32 @@ class Recorder:
     def describe(self) -> str:
         return (f"recording CAN frames to {self.folder} (candump .log.gz, a new file every "
                 f"{self.max_file_bytes / 1048576:g} MB or {self.max_file_s / 60:g} min, {self.max_total_bytes / 1048576:g}"
-                f" MB kept, written every {self.flush_s:g} s)")
+                f" MB kept, written every {self.flush_s:g} s or {BUFFER_FRAMES} frames)")
 
     # -- the reader thread's side -------------------------------------------------------------------
 
     def add(self, msg: Any) -> None:
-        """One received python-can message."""
-        channel = msg.channel
-        kind = ERROR if msg.is_error_frame else REMOTE if msg.is_remote_frame else DATA
-        line = candump_line(msg.timestamp, channel_name(channel, self.channel) if channel is not None else self.channel,
-                            msg.arbitration_id, msg.is_extended_id, msg.data, kind)
-        self._lines.append(line)
-        self._count += 1
-        self._bytes += len(line)
-        if self._bytes >= BUFFER_BYTES:
+        """One received python-can message: formatted into the buffer (this runs once per frame)."""
+        name = self._names.get(msg.channel)
+        if name is None:
+            name = self._name(msg.channel)
+        if msg.is_error_frame or msg.is_remote_frame or msg.is_fd:
+            kind = ERROR if msg.is_error_frame else REMOTE if msg.is_remote_frame else DATA
+            line = candump_line(msg.timestamp, name, msg.arbitration_id, msg.is_extended_id, msg.data, kind)
+        elif msg.is_extended_id:
+            line = f"({msg.timestamp:.6f}) {name} {msg.arbitration_id:08X}#{msg.data.hex().upper()}\n"
+        else:
+            line = f"({msg.timestamp:.6f}) {name} {msg.arbitration_id:03X}#{msg.data.hex().upper()}\n"
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= BUFFER_FRAMES:
             self._hand_over()
+
+    def _name(self, channel: Any) -> str:
+        name = self.channel if channel is None else channel_name(channel, self.channel)
+        if len(self._names) < 64:  # a bus has a few channels; anything else is not worth remembering
+            self._names[channel] = name
+        return name
 
     def tick(self) -> None:
         """Write what is buffered if it has waited ``flush_seconds``."""
@@ -199,8 +210,9 @@ class Recorder:
             time.sleep(0.005)
 
     def _hand_over(self, block: bool = False) -> None:
-        lines, count = self._lines, self._count
-        self._lines, self._count, self._bytes = [], 0, 0
+        lines = self._lines
+        count = len(lines)
+        self._lines = []
         self._since = self._clock()
         self._start()
         try:
@@ -313,7 +325,7 @@ def recordings(folder: Path) -> list[tuple[Path, int]]:
     """The recordings in ``folder``, oldest first, with their sizes (other files are left alone)."""
     out = []
     try:
-        entries = sorted(p for p in folder.iterdir() if FILE_PATTERN.match(p.name))
+        entries = sorted((p for p in folder.iterdir() if FILE_PATTERN.match(p.name)), key=_age_key)
     except OSError:
         return []
     for path in entries:
@@ -322,6 +334,13 @@ def recordings(folder: Path) -> list[tuple[Path, int]]:
         except OSError:
             pass
     return out
+
+
+def _age_key(path: Path) -> tuple[str, int]:
+    """Files started in the same second are numbered -1, -2...: after the one without a number."""
+    m = FILE_PATTERN.match(path.name)
+    assert m is not None
+    return m.group(1), int(m.group(2) or 0)
 
 
 def check_folder(folder: Path) -> None:
@@ -378,14 +397,7 @@ class LogWriter:
             if self._bytes >= BUFFER_BYTES:
                 self._flush()
             return
-        import can
-
-        self._pycan.on_message_received(can.Message(
-            timestamp=frame.timestamp, arbitration_id=frame.arbitration_id, is_extended_id=frame.is_extended,
-            is_remote_frame=frame.kind == REMOTE, is_error_frame=frame.kind == ERROR,
-            channel=_pycan_channel(frame.channel), dlc=len(frame.data),
-            data=frame.data if frame.kind == DATA else None, is_fd=len(frame.data) > 8, check=False,
-        ))
+        self._pycan.on_message_received(as_message(frame, _pycan_channel(frame.channel)))
 
     def _flush(self) -> None:
         if self._lines and self._candump is not None:

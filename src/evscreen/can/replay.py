@@ -23,7 +23,7 @@ from typing import Any
 
 import can
 
-from evscreen.can.logs import DATA, ERROR, REMOTE, LogFrame, bus_matches, open_log
+from evscreen.can.logs import LogFrame, as_message, bus_matches, open_log
 from evscreen.errors import LogFormatError, UsageError
 
 log = logging.getLogger(__name__)
@@ -117,12 +117,7 @@ class ReplayBus(can.BusABC):
                 time.sleep(wait)
         self._next = None
         self.frames_played += 1
-        data = frame.data
-        return can.Message(
-            timestamp=frame.timestamp, arbitration_id=frame.arbitration_id, is_extended_id=frame.is_extended,
-            is_remote_frame=frame.kind == REMOTE, is_error_frame=frame.kind == ERROR, channel=frame.channel,
-            dlc=len(data), data=data if frame.kind == DATA else None, is_fd=len(data) > 8, check=False,
-        ), False
+        return as_message(frame), False
 
     def send(self, msg: can.Message, timeout: float | None = None) -> None:
         raise can.CanOperationError("a replayed log is read-only: nothing can be sent on it")

@@ -164,11 +164,11 @@ class RecordingConfig:
     """Recording every frame the CAN source receives, to rotating compressed candump logs."""
 
     dir: str | None = key(
-        None, "Folder to record into (candump .log.gz files python-can, can-utils and SavvyCAN read, after gunzip"
-        " for SavvyCAN). Empty: no recording. `serve --record DIR` sets it.",
+        None, "Folder to record into (candump .log.gz files: python-can and can-utils read them, SavvyCAN once"
+        " gunzipped). Empty: no recording. `serve --record DIR` sets it.",
     )
     max_file_mb: float = key(16.0, "A new file is started when the current one reaches this many MB (compressed).",
-                             min=0.1, max=4096.0)
+                             min=0.01, max=4096.0)
     max_file_minutes: float = key(60.0, "...or when it is this many minutes old.", min=1.0, max=1440.0)
     max_total_mb: float = key(
         1024.0, "The recordings in the folder are kept below this many MB: the oldest files are deleted.",

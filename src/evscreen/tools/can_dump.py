@@ -528,14 +528,15 @@ def open_live_bus(interface: str, channel: str, bitrate: int, options: dict[str,
 
 def run_dump(frames: Iterable[LogFrame], decoder: DbcDecoder, opts: DumpOptions, *, title: str, live: bool,
              out: TextIO | None = None, summary: Summary | None = None) -> Summary:
-    from evscreen.can.recording import LogWriter, tee
-
     summary = summary if summary is not None else Summary()
     out = out or sys.stdout
-    writer = LogWriter(opts.output) if opts.output else None
+    writer = None
+    if opts.output:
+        from evscreen.can.recording import LogWriter, tee
+
+        writer = LogWriter(opts.output)
+        frames = tee(frames, writer)
     try:
-        if writer is not None:
-            frames = tee(frames, writer)
         if opts.realtime:
             frames = _paced(frames)
         if opts.fmt == "table":
@@ -666,9 +667,12 @@ def run_can_dump(args: Any) -> int:
         from evscreen.tools.diag_dump import run_diag_dump
 
         return run_diag_dump(args, fmt, live, cfg)
-    from evscreen.vehicles.loader import dbc_for_dump
+    if args.dbc is not None and args.vehicle is None:
+        dbc, quiet = args.dbc, False  # the common case: no profile to look up, nothing more to import
+    else:
+        from evscreen.vehicles.loader import dbc_for_dump
 
-    dbc, quiet = dbc_for_dump(args.dbc, args.vehicle, config)
+        dbc, quiet = dbc_for_dump(args.dbc, args.vehicle, config)
     decoder = load_decoder(dbc, quiet=quiet)
     opts = DumpOptions(
         fmt=fmt,

@@ -9,6 +9,7 @@ from evscreen.vehicles.loader import (
     ProfileListing,
     list_profiles,
     load_profile,
+    shipped,
     user_profiles_dir,
 )
 from evscreen.vehicles.profile import CONFIDENCE, Profile
@@ -89,7 +90,8 @@ def show_command(name: str, as_json: bool) -> int:
     profile = load_profile(name)
     primary_dbc = profile.dbc_path()
     if primary_dbc is not None:
-        build_signal_map([s.ref for s in profile.signals], load_decoder(str(primary_dbc), quiet=profile.builtin), f"{profile.path}: signals")
+        decoder = load_decoder(str(primary_dbc), quiet=shipped(primary_dbc))
+        build_signal_map([s.ref for s in profile.signals], decoder, f"{profile.path}: signals")
     if as_json:
         print(json.dumps(profile_json(profile), indent=2))
         return 0

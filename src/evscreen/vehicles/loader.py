@@ -17,6 +17,7 @@ into the DBC and mapping the CAN source and ``can-dump`` use.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ def load_profile(name: str) -> Profile:
     doc = _merged(name, path, builtin, depth=0)
     profile = profile_from_dict(doc, name, path=path, builtin=builtin)
     if not builtin and (BUILTIN_DIR / f"{name}.toml").is_file():
-        object.__setattr__(profile, "overrides_builtin", True)
+        profile = dataclasses.replace(profile, overrides_builtin=True)
     return profile
 
 
@@ -179,8 +180,8 @@ def merge_documents(base: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]
         old = out.get(section)
         if not isinstance(value, dict) or not isinstance(old, dict):
             out[section] = value  # not tables: let the check name what is wrong
-        elif section == "vehicle":
-            out[section] = {k: v for k, v in {**old, **value}.items() if k != "extends"}
+        elif section == "vehicle":  # the base's own `extends` is done with; this file's says what it extends
+            out[section] = {k: v for k, v in {**old, **value}.items() if k != "extends" or k in value}
         elif section == "buses":
             buses = dict(old)
             for name, spec in value.items():
@@ -230,7 +231,7 @@ class CanDecoding:
     @property
     def builtin(self) -> bool:
         """The DBC is one shipped with evscreen (its repairs at load are no news to the user)."""
-        return self.profile is not None and self.profile.builtin and self.profile.extends is None
+        return self.dbc is not None and shipped(self.dbc)
 
     @property
     def refs(self) -> list[SignalRef]:
@@ -300,7 +301,15 @@ def dbc_for_dump(dbc: str | None, vehicle: str | None, config: Config | None) ->
     path = profile.dbc_path()
     if path is None:
         raise ConfigError(f"{profile.path}: buses.{profile.primary.name}: has no dbc to decode with")
-    return str(path), profile.builtin
+    return str(path), shipped(path)
+
+
+def shipped(dbc: Any) -> bool:
+    """``dbc`` is a DBC shipped with evscreen (a built-in profile's, or evscreen's own)."""
+    from evscreen.can.dbc import PROJECT_DBC
+
+    path = Path(dbc).resolve()
+    return path.is_relative_to(BUILTIN_DIR) or path == Path(PROJECT_DBC).resolve()
 
 
 def _same_file(a: str, b: Path) -> bool:
