@@ -18,6 +18,30 @@ log = logging.getLogger(__name__)
 Responder = Callable[[bytes], Sequence[tuple[float, bytes]]]
 
 
+def stamping_bus(bus: Any, clock: Callable[[], float]) -> Any:
+    """A python-can bus that sends through ``bus``, stamping each frame with ``clock()`` and counting
+    them (``sent``): the simulated car's ECUs answer on the car's own timeline, so a recording of
+    its bus keeps its timestamps in order."""
+    import can
+
+    class StampingBus(can.BusABC):
+        def __init__(self) -> None:
+            super().__init__(channel=getattr(bus, "channel_info", "stamped"))
+            self.sent = 0
+            self._lock = threading.Lock()
+
+        def send(self, msg: Any, timeout: float | None = None) -> None:
+            msg.timestamp = clock()
+            bus.send(msg, timeout)
+            with self._lock:
+                self.sent += 1
+
+        def _recv_internal(self, timeout: float | None) -> tuple[None, bool]:
+            return None, False
+
+    return StampingBus()
+
+
 class EcuServer:
     def __init__(self, bus: Any, notifier: Any, request_id: int, response_id: int, respond: Responder, *,
                  extended: bool = False, functional_id: int | None = None, padding: int = 0xAA) -> None:

@@ -91,6 +91,7 @@ class ObdSource(Source):
         self._passive: queue.SimpleQueue[Any] | None = None
         self._paused: str | None = None
         self._opened_once = False
+        self._opened_at = 0.0
         self._discovered = False
 
     def describe(self) -> str:
@@ -111,6 +112,7 @@ class ObdSource(Source):
         if share is None or share.closed.is_set():
             raise SourceUnavailable(f"the CAN source is not reading {self.where}: [obd] polls through it")
         self.share = share
+        self._opened_at = time.monotonic()
         share.users.append(self)
         if self.cfg.listen_only:
             self._passive = queue.SimpleQueue()
@@ -155,6 +157,11 @@ class ObdSource(Source):
                             wake_policy=self.cfg.wake_policy, aux_voltage=self.state.get(AUX_VOLTAGE),
                             min_aux_voltage=self.cfg.min_aux_voltage, powered=ready is True or charging is True)
 
+    def _just_opened(self, now: float) -> bool:
+        share = self.share
+        return (self.cfg.wake_policy == "traffic" and share is not None and share.last_traffic is None
+                and now - self._opened_at < self.cfg.sleep_after)
+
     def _check_bus(self) -> bus_share.BusShare:
         share = self.share
         if share is None or share.closed.is_set():
@@ -168,6 +175,9 @@ class ObdSource(Source):
             now = time.monotonic()
             why = self.blocker(now)
             if why is not None:
+                if self._just_opened(now):
+                    await asyncio.sleep(GUARD_CHECK_S)  # the car's traffic may simply not have come yet
+                    continue
                 self._pause(why)
                 await asyncio.sleep(GUARD_CHECK_S)
                 continue

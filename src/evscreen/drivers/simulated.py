@@ -100,7 +100,9 @@ class SimulatedVehicle(Source):
         signal_map = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), decoder)
         self.car_bus = CarBus(decoder.spec, signal_map)
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
-        self.frames_sent = 0
+        self._frames = 0  # broadcast frames sent (the ECUs' answers are counted by their bus)
+        self._last_stamp = 0.0  # timestamp of the last broadcast frame: the ECUs answer after it
+        self._ecu_bus: Any = None
         self.bus: Any = None
         #: The car's ECUs answering diagnostics on its bus (the BMS as a Kona's, generic OBD-II).
         self.ecus: list[Any] = []
@@ -154,8 +156,15 @@ class SimulatedVehicle(Source):
         for f in frames:
             send(message(timestamp=epoch + f.timestamp / factor, arbitration_id=f.arbitration_id,
                          is_extended_id=f.is_extended, data=f.data))
-        self.frames_sent += len(frames)
+        if frames:
+            self._last_stamp = epoch + frames[-1].timestamp / factor
+        self._frames += len(frames)
         return len(frames)
+
+    @property
+    def frames_sent(self) -> int:
+        """Every frame the car put on its bus: the broadcast and its ECUs' diagnostic answers."""
+        return self._frames + (self._ecu_bus.sent if self._ecu_bus is not None else 0)
 
     def wake_interval(self) -> float:
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
@@ -179,14 +188,17 @@ class SimulatedVehicle(Source):
         """The BMS (0x7E4 -> 0x7EC) and the OBD-II ECU (0x7DF/0x7E0 -> 0x7E8) answer on the car's bus."""
         import can
 
-        from evscreen.can.ecu_server import EcuServer
+        from evscreen.can.ecu_server import EcuServer, stamping_bus
         from evscreen.sim.diag_ecus import SimulatedBms, SimulatedObdEcu
 
         self._notifier = can.Notifier(bus, [])
+        # The answers are stamped after the last broadcast frame (the bus keeps the frames' own
+        # timestamps), so the bus's timeline, and a recording of it, stays in order.
+        self._ecu_bus = tx = stamping_bus(bus, lambda: self._last_stamp or time.time())
         bms = SimulatedBms(self.config.simulation.seed, lambda: self._out)
         obd = SimulatedObdEcu(lambda: self._out)
-        self.ecus = [EcuServer(bus, self._notifier, 0x7E4, 0x7EC, bms.respond).start(),
-                     EcuServer(bus, self._notifier, 0x7E0, 0x7E8, obd.respond, functional_id=0x7DF).start()]
+        self.ecus = [EcuServer(tx, self._notifier, 0x7E4, 0x7EC, bms.respond).start(),
+                     EcuServer(tx, self._notifier, 0x7E0, 0x7E8, obd.respond, functional_id=0x7DF).start()]
 
     async def read(self) -> None:
         await self._drive(self.bus)
