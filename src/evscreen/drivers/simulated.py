@@ -208,6 +208,8 @@ class SimulatedVehicle(Source):
         notifier, self._notifier = self._notifier, None
         if ecus or notifier is not None:
             await asyncio.to_thread(_stop_ecus, ecus, notifier)
+        if self._ecu_bus is not None:
+            self._ecu_bus.shutdown()  # only marks it closed: the car's bus is shut below
         bus, self.bus = self.bus, None
         if bus is not None:
             bus.shutdown()
