@@ -163,8 +163,8 @@ def test_hostile_log_is_survived(tmp_path: Path):
 def test_live_from_an_slcan_adapter(tmp_path: Path):
     adapter = SlcanAdapter(tmp_path / "ttyACM0").plug()
     proc = subprocess.Popen(
-        evscreen_cmd("can-dump", "--diag", "--interface", "slcan", "--channel", adapter.path, "--option", "sleep_after_open=0",
-                     "--format", "jsonl", "--count", "2"),
+        evscreen_cmd("can-dump", "--diag", "--interface", "slcan", "--channel", adapter.path,
+                     "--option", "sleep_after_open=0", "--format", "jsonl", "--count", "2"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
