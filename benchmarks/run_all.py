@@ -40,6 +40,7 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("journal_writes.py", ["--seconds", "120"], ["--seconds", "45"]),
     ("journal_predictions.py", [], ["--seeds", "1"]),
     ("replay_record.py", [], ["--minutes", "5", "--repeat", "2"]),
+    ("diagnostics.py", [], ["--seconds", "4", "--repeat", "2"]),
 ]
 
 

@@ -97,4 +97,4 @@ def test_connectivity_runs_with_real_hardware_only() -> None:
     assert chosen_sources(config, on_pi=True) == ["gps", "connectivity"]
     # Simulated: the car, and the CAN source decoding the car's virtual bus (the head unit's own
     # links are the simulator's, not the connectivity source's).
-    assert chosen_sources(config, on_pi=False) == ["simulation", "can"]
+    assert chosen_sources(config, on_pi=False) == ["simulation", "can", "obd"]

@@ -85,15 +85,11 @@ def test_stops_shorter_than_the_gap_stay_in_the_trip_and_regeneration_is_counted
     assert trip.energy_kwh == pytest.approx(expected, rel=0.02)
 
 
-def test_odometer_and_bms_counters_are_preferred_and_a_counter_glitch_falls_back() -> None:
+def test_the_odometer_is_preferred_and_v_i_before_the_polled_counters() -> None:
     rec = Recorder()
     samples = []
     for i in range(400):
         discharged = 1000.0 + i * 0.005  # 18 kW by the counters, while V·I says 15 kW
-        if i == 200:
-            discharged = 5.0  # a reset: that step is measured by V·I instead
-        if i > 200:
-            discharged = 5.0 + (i - 200) * 0.005
         samples.append(Sample(t=T0 + i, speed_kmh=50.0, voltage=VOLTS, current=amps(15.0), soc=80.0,
                               odometer_km=12000.0 + i * 0.015, energy_charged_kwh=300.0,
                               energy_discharged_kwh=discharged))
@@ -102,8 +98,27 @@ def test_odometer_and_bms_counters_are_preferred_and_a_counter_glitch_falls_back
     assert isinstance(trip, Trip)
     assert trip.distance_km == pytest.approx(399 * 0.015)
     assert trip.distance_method == "odometer"
-    assert trip.energy_method == "mixed"
-    assert trip.energy_kwh == pytest.approx(398 * 0.005 + 15.0 / 3600.0, rel=1e-6)
+    assert trip.energy_method == "v_i_integral"
+    assert trip.energy_kwh == pytest.approx(399 * 15.0 / 3600.0, rel=1e-6)
+
+
+def test_the_counters_measure_where_v_i_is_unknown_and_a_counter_glitch_counts_nothing() -> None:
+    rec = Recorder()
+    samples = []
+    for i in range(400):
+        discharged = 1000.0 + i * 0.005
+        if i == 200:
+            discharged = 5.0  # a reset: that step counts nothing
+        if i > 200:
+            discharged = 5.0 + (i - 200) * 0.005
+        samples.append(Sample(t=T0 + i, speed_kmh=50.0, voltage=None, current=None, soc=80.0,
+                              odometer_km=12000.0 + i * 0.015, energy_charged_kwh=300.0,
+                              energy_discharged_kwh=discharged))
+    events = run(rec, samples + stand(T0 + 400, int(PARK_GAP_S) + 1, 0.0, 79.0))
+    trip = events[-1].record
+    assert isinstance(trip, Trip)
+    assert trip.energy_method == "bms_counters"
+    assert trip.energy_kwh == pytest.approx(398 * 0.005, rel=1e-6)
 
 
 def test_the_ready_state_delimits_trips_and_sitting_in_a_ready_car_is_no_trip() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import can
 import pytest
 
-from conftest import REPO, ServeProcess, evscreen_cmd, free_port
+from conftest import REPO, ServeProcess, evscreen_cmd, free_port, wait_for
 from evscreen.can.logs import open_log
 from evscreen.can.recording import Recorder, recordings
 from evscreen.cli import _replay_flags
@@ -25,11 +25,6 @@ from evscreen.config import RecordingConfig, load_config
 from evscreen.drivers.can import CanSource
 from evscreen.state import VehicleState
 from test_can_source import LoopThread
-
-try:  # where the shared wait helper lives (conftest once the test-suite clean-up is in)
-    from conftest import wait_for  # type: ignore[attr-defined]
-except ImportError:
-    from canhelpers import wait_for
 
 KONA_LOG = REPO / "tests" / "data" / "realdata" / "can" / "kona-ev" / "221217-1-2021-pcan-bcan-no-key.csv"
 

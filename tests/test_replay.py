@@ -12,7 +12,7 @@ import can
 import pytest
 from websockets.sync.client import connect
 
-from conftest import REPO, evscreen_cmd, recv_until
+from conftest import REPO, evscreen_cmd, recv_until, wait_for
 from evscreen.can.bus import open_bus
 from evscreen.can.logs import open_log
 from evscreen.can.recording import OUTPUT_FORMATS, LogWriter
@@ -24,11 +24,6 @@ from evscreen.errors import LogFormatError, UsageError
 from evscreen.state import VehicleState
 from test_can_source import LoopThread
 from test_web_dashboard import browser, http, tab, wait_live  # noqa: F401  the browser, as its tests have it
-
-try:  # where the shared wait helper lives (conftest once the test-suite clean-up is in)
-    from conftest import wait_for  # type: ignore[attr-defined]
-except ImportError:
-    from canhelpers import wait_for
 
 KONA = REPO / "tests" / "data" / "realdata" / "can" / "kona-ev"
 KONA_LOG = KONA / "221217-1-2021-pcan-bcan-no-key.csv"

@@ -32,8 +32,10 @@ def test_simulator_writes_directly_only_what_a_car_has_no_can_frame_for() -> Non
     assert message["sources"]["simulation"]["state"] == "simulated"
     assert message["media"]["track_title"] and message["gps"]["satellites"] >= 6
     assert message["speed"] is None and message["connectivity"]["can_bus"] is None  # those come over CAN
-    # ...where the mapping carries every other path the screen shows (can_bus is the CAN source's own).
-    assert set(source.car_bus.signal_map.refs) | direct | {"connectivity.can_bus"} >= STATE_PATHS
+    # ...where the mapping carries every other path the screen shows (can_bus is the CAN source's own),
+    # and the BMS's answers to the diagnostics poller the battery pack's details.
+    polled = {p for p in STATE_PATHS if p.startswith("battery_pack.")}
+    assert set(source.car_bus.signal_map.refs) | direct | polled | {"connectivity.can_bus"} >= STATE_PATHS
 
 
 def test_seed_and_config_reach_the_model() -> None:

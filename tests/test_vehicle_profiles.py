@@ -310,7 +310,7 @@ def test_profile_names_are_checked_before_any_file_is_touched(name: str) -> None
 
 
 def test_an_unknown_profile_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"no vehicle profile 'tesla' \(known: evscreen, hyundai-kona-ev;"):
+    with pytest.raises(ConfigError, match=r"no vehicle profile 'tesla' \(known: evscreen, hyundai-kona-ev, obd2;"):
         load_profile("tesla")
 
 

@@ -122,7 +122,7 @@ def build_runtime(loaded: LoadedConfig, *, on_pi: bool | None = None) -> Runtime
         from evscreen.mqtt import MqttBridge
 
         mqtt = MqttBridge(config.mqtt, state, settings, dispatcher)
-    journal = _journal(config, state, settings, sources, sim)
+    journal = _journal(source_config, state, settings, sources, sim)
     if journal is not None and mqtt is not None:
         journal.on_closed.append(mqtt.publish_record)
     runtime = Runtime(loaded, state, settings, sources, dispatcher, server, mqtt=mqtt, journal=journal)
@@ -150,7 +150,22 @@ def _journal(config: Config, state: VehicleState, settings: SettingsStore, sourc
         # One sample per few simulated seconds at most, however fast the simulation runs.
         interval = max(0.02, min(1.0, 1.0 / config.simulation.speed))
     return JournalSink(state, settings, data_dir() / JOURNAL_FILE, checkpoint_seconds=config.journal.checkpoint_seconds,
-                       sample_interval=interval, clock=clock or time.time, clock_is_wall=clock is None)
+                       sample_interval=interval, clock=clock or time.time, clock_is_wall=clock is None,
+                       rated_capacity_kwh=_usable_capacity(config))
+
+
+def _usable_capacity(config: Config) -> float | None:
+    """The car's usable battery energy as its vehicle profile states it (the predictions start from
+    it until the journal has learned the real figure); None without a CAN source or a profile."""
+    if not config.can.enabled:
+        return None
+    from evscreen.vehicles.loader import can_decoding
+
+    try:
+        profile = can_decoding(config).profile
+    except EvscreenError:
+        return None  # the CAN source reports the same error itself, once
+    return profile.usable_capacity_kwh if profile is not None else None
 
 
 def banner(runtime: Runtime) -> list[str]:

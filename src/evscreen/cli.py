@@ -32,6 +32,9 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show, create and locate the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+obd_app = typer.Typer(help="Ask the car's ECUs over OBD-II / UDS: scan, DTCs, one request, a profile's values.",
+                      no_args_is_help=True)
+app.add_typer(obd_app, name="obd")
 service_app = typer.Typer(help="Run evscreen as a systemd service (start at boot, restart on failure).",
                           no_args_is_help=True)
 app.add_typer(service_app, name="service")
@@ -291,7 +294,7 @@ def watch(
 
 @app.command()
 def probe(
-    target: str = typer.Argument(..., help="What to probe: can, gps, dht11, bluetooth, mqtt, or all."),
+    target: str = typer.Argument(..., help="What to probe: can, obd, gps, dht11, bluetooth, mqtt, or all."),
     config_file: Path | None = ConfigOption,
     device: str | None = typer.Option(None, "--device",
                                       help="GPS serial device, e.g. /dev/ttyUSB0 [default: gps.port]."),
@@ -316,6 +319,7 @@ def probe(
     \b
     Examples:
       evscreen probe can --interface socketcan --channel can0
+      evscreen probe obd --interface socketcan --channel can0
       evscreen probe gps --device /dev/ttyUSB0 --baud 9600
       evscreen probe dht11 --pin 4
       evscreen probe bluetooth --json
@@ -338,6 +342,78 @@ def probe(
         "can.interface": interface, "can.channel": channel, "can.bitrate": bitrate, "can.dbc": dbc,
     })
     raise typer.Exit(run_probe_command(target, loaded.config, duration, as_json, debug=_debug))
+
+
+# --- obd ---------------------------------------------------------------------------------------
+
+SimulatedOption = typer.Option(False, "--simulated", help="Ask the simulated car's ECUs instead of a bus.")
+InterfaceOption = typer.Option(None, "--interface", "-i", help="python-can interface [default: can.interface].")
+ChannelOption = typer.Option(None, "--channel", help="CAN channel, e.g. can0 [default: can.channel].")
+BitrateOption = typer.Option(None, "--bitrate", help="CAN bitrate [default: can.bitrate].")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+def _obd_config(config_file: Path | None, interface: str | None, channel: str | None,
+                bitrate: int | None) -> Any:
+    return _load(config_file, {"can.interface": interface, "can.channel": channel, "can.bitrate": bitrate}).config
+
+
+@obd_app.command("scan")
+def obd_scan(config_file: Path | None = ConfigOption, interface: str | None = InterfaceOption,
+             channel: str | None = ChannelOption, bitrate: int | None = BitrateOption,
+             simulated: bool = SimulatedOption, as_json: bool = JsonOption) -> None:
+    """Which ECUs answer OBD-II, their supported PIDs, VIN, names and stored DTCs. Exit 1: none answered."""
+    from evscreen.tools.obd import run_scan
+
+    raise typer.Exit(run_scan(_obd_config(config_file, interface, channel, bitrate), simulated=simulated,
+                              as_json=as_json))
+
+
+@obd_app.command("dtc")
+def obd_dtc(config_file: Path | None = ConfigOption, interface: str | None = InterfaceOption,
+            channel: str | None = ChannelOption, bitrate: int | None = BitrateOption,
+            clear: bool = typer.Option(False, "--clear", help="Clear the stored DTCs (asks first: type 'yes')."),
+            yes: bool = typer.Option(False, "--yes", help="With --clear: do not ask."),
+            simulated: bool = SimulatedOption, as_json: bool = JsonOption) -> None:
+    """Read the stored and pending DTCs of every ECU that answers OBD-II; --clear clears them, after asking."""
+    from evscreen.tools.obd import run_dtc
+
+    raise typer.Exit(run_dtc(_obd_config(config_file, interface, channel, bitrate), simulated=simulated, clear=clear,
+                             yes=yes, as_json=as_json))
+
+
+@obd_app.command("query")
+def obd_query(tx: str = typer.Argument(..., help="Request ID, e.g. 0x7E4 (0x7DF: functional)."),
+              rx: str = typer.Argument(..., help="Response ID, e.g. 0x7EC."),
+              request: str = typer.Argument(..., help="Request bytes in hex, e.g. 220101 (read services only)."),
+              config_file: Path | None = ConfigOption, interface: str | None = InterfaceOption,
+              channel: str | None = ChannelOption, bitrate: int | None = BitrateOption,
+              timeout: float = typer.Option(2.0, "--timeout", help="Seconds to wait for the answer."),
+              simulated: bool = SimulatedOption, as_json: bool = JsonOption) -> None:
+    """Send one request and print the decoded answer. Exit 1: a negative answer or none.
+
+    \b
+    Examples:
+      evscreen obd query 0x7E4 0x7EC 220101        # the Kona/Niro BMS
+      evscreen obd query 0x7DF 0x7E8 010D          # vehicle speed, functional
+    """
+    from evscreen.tools.obd import run_query
+
+    raise typer.Exit(run_query(_obd_config(config_file, interface, channel, bitrate), tx, rx, request,
+                               simulated=simulated, timeout=timeout, as_json=as_json))
+
+
+@obd_app.command("poll")
+def obd_poll(vehicle: str = typer.Option(..., "--vehicle", help="Vehicle profile whose requests to poll."),
+             config_file: Path | None = ConfigOption, interface: str | None = InterfaceOption,
+             channel: str | None = ChannelOption, bitrate: int | None = BitrateOption,
+             count: int | None = typer.Option(None, "--count", "-n", min=1, help="Stop after this many rounds."),
+             simulated: bool = SimulatedOption, as_json: bool = JsonOption) -> None:
+    """A live table of a profile's values, asked round after round (Ctrl-C stops)."""
+    from evscreen.tools.obd import run_poll
+
+    raise typer.Exit(run_poll(_obd_config(config_file, interface, channel, bitrate), vehicle, simulated=simulated,
+                              count=count, as_json=as_json))
 
 
 # --- can-dump ----------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ GROUP_FIELDS: dict[str, tuple[str, ...]] = {
     "battery_cells": ("block_a", "block_b", "block_c"),
     "connectivity": ("wifi", "bluetooth", "can_bus"),
     "media": ("connected", "device_name", "track_title", "track_artist", "duration", "position", "is_playing"),
+    # Extra: what a BMS tells when it is polled over ISO-TP (docs/diagnostics.md).
+    "battery_pack": ("cell_voltage_min", "cell_voltage_max", "cell_voltage_min_id", "cell_voltage_max_id",
+                     "temp_min", "temp_max", "aux_voltage", "max_charge_power_kw", "max_discharge_power_kw",
+                     "energy_charged_kwh", "energy_discharged_kwh"),
 }
 
 SETTINGS_FIELDS: tuple[str, ...] = (

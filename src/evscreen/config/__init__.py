@@ -29,6 +29,7 @@ from evscreen.config.schema import (
     KeySpec,
     LoggingConfig,
     MqttConfig,
+    ObdConfig,
     RecordingConfig,
     ServerConfig,
     SimulationConfig,
@@ -41,7 +42,8 @@ from evscreen.config.schema import (
 
 __all__ = [
     "APP_NAME", "CLIENT_ENV_VARS", "ENV_PREFIX", "BluetoothConfig", "CanConfig", "Config", "Dht11Config",
-    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "RecordingConfig",
+    "GpsConfig", "JournalConfig", "KeySpec", "LoadedConfig", "LoggingConfig", "MqttConfig", "ObdConfig",
+    "RecordingConfig",
     "ServerConfig", "SimulationConfig", "VehicleConfig", "VissConfig", "data_dir", "default_config_path",
     "default_config_text", "display_value", "key", "key_specs", "load_config", "log_dir", "secrets_readable_by_others",
     "sections",

@@ -131,6 +131,40 @@ class CanConfig:
 
 
 @dataclass
+class ObdConfig:
+    """Polling the car's ECUs over ISO-TP on the CAN source's bus (OBD-II / UDS; docs/diagnostics.md)."""
+
+    enabled: bool = key(
+        False, "Poll the diagnostic requests of the vehicle profile (needs [can] enabled on the same bus)."
+    )
+    profile: str | None = key(
+        None, "Vehicle profile whose [[diagnostics.requests]] are polled. Empty: [vehicle] name, else obd2 "
+        "(generic OBD-II mode 01).", pattern=r"[a-z0-9][a-z0-9_-]{0,63}",
+    )
+    listen_only: bool = key(
+        False, "Transmit nothing: only read the profile's answers when another tester asks (nothing is polled).",
+    )
+    wake_policy: str = key(
+        "traffic", "When the car counts as awake: traffic (other frames on the bus within sleep_after; safe) or "
+        "answers (a diagnostics-only OBD-II port: poll while ECUs answer, silent ECUs back off to max_backoff).",
+        choices=("traffic", "answers"),
+    )
+    sleep_after: float = key(
+        10.0, "Seconds without other traffic after which the car counts as asleep and polling stops.",
+        min=1.0, max=3600.0,
+    )
+    min_aux_voltage: float = key(
+        12.0, "No polling while the 12 V battery reads below this many volts (unless the car is on or charging).",
+        min=0.0, max=16.0,
+    )
+    max_requests_per_s: float = key(
+        5.0, "Most requests per second on the bus, all ECUs together (5/s of 62-byte answers: under 2 % of "
+        "500 kbit/s).", min=0.1, max=100.0,
+    )
+    max_backoff: float = key(600.0, "Longest wait before asking a silent ECU again, in seconds.", min=5.0, max=86400.0)
+
+
+@dataclass
 class VehicleConfig:
     """The car: a vehicle profile names its DBC and signal mapping (docs/vehicles.md)."""
 
@@ -298,6 +332,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     can: CanConfig = field(default_factory=CanConfig)
+    obd: ObdConfig = field(default_factory=ObdConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     gps: GpsConfig = field(default_factory=GpsConfig)
     dht11: Dht11Config = field(default_factory=Dht11Config)

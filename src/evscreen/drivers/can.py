@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evscreen.can import share as bus_share
 from evscreen.can.bus import (
     REPLAY,
     check_interface,
@@ -54,6 +55,7 @@ MAX_UNKNOWN_IDS = 4096  # distinct unknown IDs remembered (a noisy bus must not 
 BUSY_BATCH = 32  # a batch this large means a busy bus...
 BUSY_PAUSE_S = 0.001  # ...so pause this long before the next one (interfaces buffer far more)
 EXTENDED_KEY = 1 << 32
+DIAG_29BIT = (0x18DA, 0x18DB)  # ISO 15765-4 normal fixed addressing: physical, functional
 
 
 @dataclass
@@ -106,6 +108,8 @@ class CanSource(Source):
         #: The vehicle's feedback of the screen's settings (drive mode, regen level, charge limit).
         self.feedback: dict[str, Any] = {}
         self.bus: Any = None
+        #: The open bus, shared with the diagnostics poller (evscreen.can.share).
+        self.share: bus_share.BusShare | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -142,6 +146,8 @@ class CanSource(Source):
                                                 self.bus_options)
         except Exception as exc:
             raise SourceUnavailable(f"cannot open {self.where}: {_why(exc)}") from exc
+        self.share = bus_share.BusShare(self.bus, bus_share.key(self.cfg.interface, self.cfg.channel))
+        bus_share.publish(self.share)
         self.availability.reached("can: listening on %s", self.where)
         self.availability.up()
 
@@ -150,7 +156,7 @@ class CanSource(Source):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[BaseException | None] = loop.create_future()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._read, args=(self.bus, loop, done),
+        self._thread = threading.Thread(target=self._read, args=(self.bus, self.share, loop, done),
                                         name="can-reader", daemon=True)
         self._thread.start()
         watchdog = asyncio.create_task(self._watch_quiet())
@@ -162,6 +168,9 @@ class CanSource(Source):
             raise SourceUnavailable(f"{self.where} failed: {_why(error)}") from error
 
     async def close(self) -> None:
+        shared, self.share = self.share, None
+        if shared is not None:
+            bus_share.withdraw(shared)
         self._stop.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
@@ -217,10 +226,11 @@ class CanSource(Source):
 
     # -- the reader thread -------------------------------------------------------------------------
 
-    def _read(self, bus: Any, loop: asyncio.AbstractEventLoop, done: asyncio.Future[Any]) -> None:
+    def _read(self, bus: Any, shared: bus_share.BusShare | None, loop: asyncio.AbstractEventLoop,
+              done: asyncio.Future[Any]) -> None:
         error: BaseException | None = None
         try:
-            self._read_frames(bus, loop)
+            self._read_frames(bus, loop, shared)
         except BaseException as exc:  # the interface failed; the loop decides what to do
             error = exc
         if not loop.is_closed():
@@ -229,8 +239,13 @@ class CanSource(Source):
             except RuntimeError:  # loop closed meanwhile
                 pass
 
-    def _read_frames(self, bus: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def _read_frames(self, bus: Any, loop: asyncio.AbstractEventLoop, shared: bus_share.BusShare | None = None) -> None:
         recv = bus.recv
+        # While the diagnostics poller runs (``users``), its frames go to its listeners and the
+        # batches tell it whether the car talks; lists, so what is added later is seen.
+        users: list[Any] = shared.users if shared is not None else []
+        listeners: list[Any] = shared.notifier.listeners if shared is not None else []
+        dispatch = shared.dispatch if shared is not None else None
         stats = self.stats
         standard, extended = self.signal_map.standard, self.signal_map.extended
         known_std, known_ext = self.decoder.standard, self.decoder.extended
@@ -251,6 +266,7 @@ class CanSource(Source):
                 continue
             values: dict[str, Any] = {}
             n = decoded = unknown = errors = remote = short = 0
+            traffic = False  # a frame other than diagnostics: the car is awake
             while msg is not None:
                 n += 1
                 if record is not None:
@@ -261,6 +277,12 @@ class CanSource(Source):
                     remote += 1
                 else:
                     frame_id = msg.arbitration_id
+                    if users:
+                        if (frame_id >> 16 in DIAG_29BIT) if msg.is_extended_id else 0x700 <= frame_id <= 0x7FF:
+                            if listeners:
+                                dispatch(msg)  # type: ignore[misc]
+                        else:
+                            traffic = True
                     if msg.is_extended_id:
                         route = extended.get(frame_id)
                         known = route is not None or frame_id in known_ext
@@ -301,6 +323,8 @@ class CanSource(Source):
             stats.remote += remote
             stats.short += short
             stats.reader_cpu_s = clock()
+            if users:
+                shared.seen(traffic)  # type: ignore[union-attr]
             if recorder is not None:
                 recorder.tick()
             self._hand_off(values, loop)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SOURCES: dict[str, str] = {
     "simulation": "evscreen.drivers.simulated:SimulatedVehicle",
     "can": "evscreen.drivers.can:CanSource",
+    "obd": "evscreen.drivers.obd:ObdSource",
     "gps": "evscreen.drivers.gps:GpsSource",
     "dht11": "evscreen.drivers.dht11:Dht11Source",
     "connectivity": "evscreen.drivers.connectivity:ConnectivitySource",
@@ -50,10 +51,10 @@ def simulating(config: Config, on_pi: bool) -> bool:
 
 
 def chosen_sources(config: Config, on_pi: bool) -> list[str]:
-    """Names of the sources to start: the simulated vehicle and the CAN source that decodes its
-    bus (see :func:`simulated_bus_config`), or the enabled real ones."""
+    """Names of the sources to start: the simulated vehicle, the CAN source that decodes its bus
+    and the poller that asks its ECUs (see :func:`simulated_bus_config`), or the enabled real ones."""
     if simulating(config, on_pi):
-        return ["simulation", "can"]
+        return ["simulation", "can", "obd"]
     # A source without a config section (connectivity) has nothing to wire: it always runs.
     return [name for name in REAL_SOURCES if getattr(getattr(config, name, None), "enabled", True)]
 
@@ -79,4 +80,7 @@ def simulated_bus_config(config: Config) -> Config:
         default, enabled=True, interface="virtual", channel=f"evscreen-sim-{os.getpid()}-{next(_bus_numbers)}",
         dbc=None, signals={}, options={}, timeout=timeout,
     )
-    return dataclasses.replace(config, can=can, vehicle=VehicleConfig())
+    # The poller asks the simulated car's BMS what evscreen's own profile lists, with the user's
+    # limits (requests/s, listen_only...) but never the real car's profile.
+    obd = dataclasses.replace(config.obd, enabled=True, profile="evscreen")
+    return dataclasses.replace(config, can=can, vehicle=VehicleConfig(), obd=obd)

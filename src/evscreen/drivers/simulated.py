@@ -154,8 +154,14 @@ class SimulatedVehicle(Source):
         signal_map = build_signal_map(parse_mapping(mapping_table({}, project_dbc=True)), decoder)
         self.car_bus = CarBus(decoder.spec, signal_map)
         self.latest_only = self.speed_factor * self.car_bus.frames_per_second > MAX_LIVE_FRAMES_PER_S
-        self.frames_sent = 0
+        self._frames = 0  # broadcast frames sent (the ECUs' answers are counted by their bus)
+        self._last_stamp = 0.0  # timestamp of the last broadcast frame: the ECUs answer after it
+        self._ecu_bus: Any = None
         self.bus: Any = None
+        #: The car's ECUs answering diagnostics on its bus (the BMS as a Kona's, generic OBD-II).
+        self.ecus: list[Any] = []
+        self._notifier: Any = None
+        self._out: VehicleOutputs = self.model.outputs()  # the last published outputs, for the ECUs
         self._behind_logged = False
         self._epoch: float | None = None  # wall-clock time of simulated time 0
         self._born = time.time()
@@ -198,7 +204,9 @@ class SimulatedVehicle(Source):
 
     def publish(self, out: VehicleOutputs | None = None) -> None:
         """Write what is not on the car's CAN bus: GPS, the phone (media, Bluetooth) and Wi-Fi."""
-        values = gps_values(out or self.model.outputs())
+        out = out or self.model.outputs()
+        self._out = out
+        values = gps_values(out)
         values.update(self.player.telemetry())
         values.update(CONNECTIVITY)
         self.state.update(self.name, values)
@@ -213,8 +221,15 @@ class SimulatedVehicle(Source):
         for f in frames:
             send(message(timestamp=epoch + f.timestamp / factor, arbitration_id=f.arbitration_id,
                          is_extended_id=f.is_extended, data=f.data))
-        self.frames_sent += len(frames)
+        if frames:
+            self._last_stamp = epoch + frames[-1].timestamp / factor
+        self._frames += len(frames)
         return len(frames)
+
+    @property
+    def frames_sent(self) -> int:
+        """Every frame the car put on its bus: the broadcast and its ECUs' diagnostic answers."""
+        return self._frames + (self._ecu_bus.sent if self._ecu_bus is not None else 0)
 
     def wake_interval(self) -> float:
         return min(MAX_WAKE_S, max(MIN_WAKE_S, STEP_S / self.speed_factor))
@@ -225,12 +240,35 @@ class SimulatedVehicle(Source):
         # preserve_timestamps: each frame carries the time it was due, not the instant of the burst.
         self.bus = await open_bus_in_thread("virtual", self.channel, self.config.can.bitrate,
                                             {"preserve_timestamps": True})
+        self._start_ecus(self.bus)
         self.availability.up()
+
+    def _start_ecus(self, bus: Any) -> None:
+        """The BMS (0x7E4 -> 0x7EC) and the OBD-II ECU (0x7DF/0x7E0 -> 0x7E8) answer on the car's bus."""
+        import can
+
+        from evscreen.can.ecu_server import EcuServer, stamping_bus
+        from evscreen.sim.diag_ecus import SimulatedBms, SimulatedObdEcu
+
+        self._notifier = can.Notifier(bus, [])
+        # The answers are stamped after the last broadcast frame (the bus keeps the frames' own
+        # timestamps), so the bus's timeline, and a recording of it, stays in order.
+        self._ecu_bus = tx = stamping_bus(bus, lambda: self._last_stamp or time.time())
+        bms = SimulatedBms(self.config.simulation.seed, lambda: self._out)
+        obd = SimulatedObdEcu(lambda: self._out)
+        self.ecus = [EcuServer(tx, self._notifier, 0x7E4, 0x7EC, bms.respond).start(),
+                     EcuServer(tx, self._notifier, 0x7E0, 0x7E8, obd.respond, functional_id=0x7DF).start()]
 
     async def read(self) -> None:
         await self._drive(self.bus)
 
     async def close(self) -> None:
+        ecus, self.ecus = self.ecus, []
+        notifier, self._notifier = self._notifier, None
+        if ecus or notifier is not None:
+            await asyncio.to_thread(_stop_ecus, ecus, notifier)
+        if self._ecu_bus is not None:
+            self._ecu_bus.shutdown()  # only marks it closed: the car's bus is shut below
         bus, self.bus = self.bus, None
         if bus is not None:
             bus.shutdown()
@@ -269,3 +307,10 @@ class SimulatedVehicle(Source):
                 self.state.touch(self.name)
             # Simulated time runs on between steps: frames keep their cycle times at any speed.
             self.transmit(bus, self.model.time_s + pending)
+
+
+def _stop_ecus(ecus: list[Any], notifier: Any) -> None:
+    for ecu in ecus:
+        ecu.stop()
+    if notifier is not None:
+        notifier.stop()

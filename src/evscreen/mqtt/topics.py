@@ -53,6 +53,15 @@ DEADBANDS: dict[str, float] = {
     "battery_cells.block_a": 0.5,  # °C
     "battery_cells.block_b": 0.5,
     "battery_cells.block_c": 0.5,
+    "battery_pack.cell_voltage_min": 0.01,  # V
+    "battery_pack.cell_voltage_max": 0.01,
+    "battery_pack.temp_min": 0.5,  # °C
+    "battery_pack.temp_max": 0.5,
+    "battery_pack.aux_voltage": 0.1,  # V
+    "battery_pack.max_charge_power_kw": 1.0,
+    "battery_pack.max_discharge_power_kw": 1.0,
+    "battery_pack.energy_charged_kwh": 0.5,
+    "battery_pack.energy_discharged_kwh": 0.5,
     "media.position": 10.0,  # s
     "media.volume": 0.01,
 }

@@ -97,6 +97,9 @@ class Battery:
     block_temps_c: list[float] = field(default_factory=lambda: [20.0, 20.0, 20.0])
     voltage: float = 0.0
     current: float = 0.0
+    #: Lifetime energy through the terminals, as a BMS counts it (Wh).
+    charged_wh: float = 0.0
+    discharged_wh: float = 0.0
 
     def __post_init__(self) -> None:
         self.voltage = pack_ocv(self.pack, self.soc)
@@ -146,6 +149,11 @@ class Battery:
         current = current_for_power(ocv, r, power_w)
         self.current = current
         self.voltage = ocv - current * r
+        energy_wh = self.voltage * current * dt / 3600.0
+        if energy_wh >= 0.0:
+            self.discharged_wh += energy_wh
+        else:
+            self.charged_wh -= energy_wh
         amp_hours = current * dt / 3600.0
         self.soc = min(100.0, max(0.0, self.soc - amp_hours / self.capacity_ah * 100.0))
         self.soh = max(0.0, self.soh - abs(amp_hours) * self.pack.fade_percent_per_ah)

@@ -108,6 +108,8 @@ class VehicleOutputs:
     battery_temps_c: tuple[float, float, float]
     battery_discharge_limit_w: float  # what the BMS allows now (both positive)
     battery_charge_limit_w: float
+    battery_charged_wh: float  # lifetime energy counters of the BMS
+    battery_discharged_wh: float
     energy_remaining_wh: float  # in the cells between 0 % and the SoC shown
     energy_capacity_wh: float  # between 0 % and 100 % shown, at today's state of health
     aux_power_w: float
@@ -171,6 +173,10 @@ class VehicleModel:
         soh = rng.uniform(91.0, 99.0)
         self.battery = Battery(pack or PackParams(), start_soc if soc is None else soc, soh,
                                [ambient + rng.uniform(1.0, 3.0) for _ in range(3)])
+        # A car with some years behind it; a generator of its own, so the other start values stay.
+        history = random.Random(f"{seed}/history")
+        self.battery.discharged_wh = history.uniform(2_000_000.0, 12_000_000.0)
+        self.battery.charged_wh = self.battery.discharged_wh * history.uniform(1.04, 1.08)
         self.motor_thermal = MotorThermal(ambient + rng.uniform(0.0, 2.0))
         self.cabin = Cabin(CabinParams(), ambient + rng.uniform(-1.0, 1.0))
         self.tyres = Tyres(tuple(36.0 + rng.uniform(-0.6, 0.6) for _ in TYRES), ambient)
@@ -393,6 +399,8 @@ class VehicleModel:
             battery_temps_c=(temps[0], temps[1], temps[2]),
             battery_discharge_limit_w=battery.discharge_limit_w(),
             battery_charge_limit_w=battery.charge_limit_w(),
+            battery_charged_wh=battery.charged_wh,
+            battery_discharged_wh=battery.discharged_wh,
             energy_remaining_wh=usable,
             energy_capacity_wh=battery.energy_between_wh(0.0, 100.0),
             aux_power_w=self._aux,

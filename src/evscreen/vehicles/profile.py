@@ -127,11 +127,12 @@ class DiagField:
 
     def decode(self, response: bytes) -> float | None:
         """The field's value in ``response``, or None when the response is too short for it."""
-        end = self.byte + self.length
-        if len(response) < end:
+        from evscreen.can.diag.fields import FieldError, extract
+
+        try:
+            return extract(response, self.byte, self.length, self.signed, self.scale, self.offset, self.byte_order)
+        except FieldError:
             return None
-        raw = int.from_bytes(response[self.byte:end], self.byte_order, signed=self.signed)  # type: ignore[arg-type]
-        return raw * self.scale + self.offset
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,10 @@ def run_can_dump(args: Any) -> int:
 
         config = load_config(args.config).config
         cfg = config.can  # the defaults for what the command line leaves out
+    if args.diag:
+        from evscreen.tools.diag_dump import run_diag_dump
+
+        return run_diag_dump(args, fmt, live, cfg)
     if args.dbc is not None and args.vehicle is None:
         dbc, quiet = args.dbc, False  # the common case: no profile to look up, nothing more to import
     else:

@@ -57,6 +57,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--format", "table (default on a terminal), line (one per frame, default otherwise) or jsonl.",
         metavar="<format>", choices=FORMATS),
     Opt("--no-choices", "Numbers instead of value-table names."),
+    Opt("--diag", "Diagnostics instead of DBC signals: reassemble ISO-TP on 0x700-0x7FF and 0x18DA/0x18DB, one "
+        "entry per OBD-II/UDS message, decoded (see docs/diagnostics.md)."),
     Opt("--output", "Also save every frame read to this file: .log, .log.gz, .blf, .asc, .trc or .csv (the "
         "ending picks the format).", short="-o", metavar="<file>"),
     Opt("--count", "Stop after this many frames shown.", short="-n", metavar="<int>", integer=True),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 #: Probe name -> "module:function". ``all`` runs every one, in this order.
 PROBES: dict[str, str] = {
     "can": "evscreen.tools.probe.can:probe_can",
+    "obd": "evscreen.tools.probe.obd:probe_obd",
     "gps": "evscreen.tools.probe.gps:probe_gps",
     "dht11": "evscreen.tools.probe.dht11:probe_dht11",
     "bluetooth": "evscreen.tools.probe.bluetooth:probe_bluetooth",
