@@ -12,7 +12,7 @@ import can
 import pytest
 from websockets.sync.client import connect
 
-from conftest import free_port, recv_until
+from conftest import free_port, recv_until, wait_for
 from evscreen.can.dbc.loader import load_database
 from evscreen.mqtt.discovery import SENSORS
 from evscreen.state import build_telemetry, telemetry_paths
@@ -332,7 +332,8 @@ def test_unreachable_broker_one_log_line_and_the_server_keeps_running(
     nobody.port = free_port()
     rt = live_server(**mqtt_flags(nobody))
     _retried_with_one_line(rt, caplog, "connection refused")
-    assert rt.runtime.mqtt.outbox_size > 0  # telemetry is kept for later
+    # Telemetry is kept for later, once the simulated car has delivered (nothing is kept before).
+    wait_for(lambda: rt.runtime.mqtt.outbox_size > 0, what="telemetry kept in the outbox")
 
 
 def test_tls_with_the_right_ca(broker_factory: Any, tls_files: Any, subscribers: Any, live_server: Any) -> None:

@@ -204,7 +204,7 @@ def test_probe_all_ends_with_a_tally(receiver: PtyReceiver, tmp_path: Path) -> N
     result = probe("all", "--device", receiver.path, "--duration", "1.2", env=env)
     assert result.returncode == 1
     last = result.stdout.rstrip().splitlines()[-1]
-    assert last.startswith("2 of 5 sources work: gps, dht11; not working: can, bluetooth, mqtt"), last
+    assert last.startswith("2 of 6 sources work: gps, dht11; not working: can, obd, bluetooth, mqtt"), last
 
 
 def test_what_a_person_reads_is_words_not_reprs(tmp_path: Path) -> None:
