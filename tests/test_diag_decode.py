@@ -11,6 +11,7 @@ from evscreen.can.diag.dtc import dtc_code, failure_type_name, status_names
 from evscreen.can.diag.fields import FieldError, extract
 from evscreen.can.diag.obd import supported_pids
 from evscreen.can.diag.services import is_response, nrc_name
+from obdhelpers import kona_2101
 
 
 def d(hex_text: str) -> tuple[str, dict]:
@@ -159,24 +160,6 @@ def test_any_payload_decodes_without_raising(payload):
 
 
 # --- the Kona / Niro BMS, vectors built from the byte layout in issue 16 ------------------------
-
-def kona_2101() -> bytes:
-    r = bytearray(62)
-    r[0:3] = b"\x62\x01\x01"
-    r[7] = 155  # SoC 77.5 %
-    r[8:10] = (7500).to_bytes(2, "big")  # max regen 75.00 kW
-    r[10:12] = (9845).to_bytes(2, "big")  # max discharge 98.45 kW
-    r[13:15] = (-1234).to_bytes(2, "big", signed=True)  # -123.4 A
-    r[15:17] = (3805).to_bytes(2, "big")  # 380.5 V
-    r[17] = 25
-    r[18] = (-3) & 0xFF
-    r[26], r[27] = 200, 37  # max cell 4.00 V, cell 37
-    r[28], r[29] = 195, 81  # min cell 3.90 V, cell 81
-    r[32] = 124  # 12.4 V
-    r[41:45] = (123456).to_bytes(4, "big")  # 12345.6 kWh charged
-    r[45:49] = (118765).to_bytes(4, "big")  # 11876.5 kWh discharged
-    return bytes(r)
-
 
 @pytest.mark.parametrize("byte, length, signed, scale, expected", [
     (7, 1, False, 0.5, 77.5),
