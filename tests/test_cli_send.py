@@ -8,7 +8,7 @@ import subprocess
 
 from websockets.sync.client import connect
 
-from conftest import evscreen_cmd, free_port, recv_json
+from conftest import evscreen_cmd, free_port, recv_until
 
 
 def send(*args):
@@ -37,7 +37,7 @@ def test_send_success_error_and_unreachable(live_server):
     assert connected.returncode == 0 and "connect_bluetooth: ok" in connected.stdout
 
     with connect(server.url) as ws:
-        telemetry = recv_json(ws)
+        telemetry = recv_until(ws, lambda m: m["media"]["volume"] is not None)
     assert telemetry["settings"]["drive_mode"] == "eco" and telemetry["media"]["volume"] == 0.7
 
     url = f"ws://127.0.0.1:{free_port()}"
