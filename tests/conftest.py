@@ -105,7 +105,12 @@ class ServeProcess:
             evscreen_cmd("serve", "--port", str(self.port), *self.args),
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        wait_for_port(self.port, proc=self.proc)
+        try:
+            wait_for_port(self.port, proc=self.proc)
+        except BaseException:
+            self.proc.kill()  # never left running after the test that started it
+            self.proc.communicate()
+            raise
         return self
 
     def stop(self, sig: int | None = None) -> tuple[int, str]:
