@@ -8,7 +8,7 @@ import subprocess
 
 from websockets.sync.client import connect
 
-from conftest import evscreen_cmd, free_port, recv_until
+from conftest import evscreen_cmd, free_port, recv_json, recv_until
 
 
 def send(*args):

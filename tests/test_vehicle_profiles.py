@@ -17,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+import evscreen
 from conftest import REPO, evscreen_cmd
 from evscreen.can.dbc.loader import load_decoder
 from evscreen.can.dbc.mapping import DEFAULT_SIGNALS, TARGET_FIELDS
@@ -89,12 +90,18 @@ def test_the_kona_dbc_ships_with_its_licence_and_is_the_community_file() -> None
 
 
 def test_the_wheel_ships_the_profiles_and_dbcs() -> None:
-    """hatch packages src/evscreen whole: the data files are inside the package folder, not beside it."""
+    """hatch packages src/evscreen whole: the data files are inside the package folder, not beside it.
+
+    Checked against the package as imported, so an installed (non-editable) evscreen, as under nox,
+    proves the wheel carried them.
+    """
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/evscreen"]
-    assert BUILTIN_DIR.is_relative_to(REPO / "src" / "evscreen")
+    package = Path(evscreen.__file__).parent
+    assert BUILTIN_DIR.is_relative_to(package)
     for profile in (load_profile(n) for n in ("evscreen", "hyundai-kona-ev")):
-        assert Path(profile.dbc_path()).is_relative_to(REPO / "src" / "evscreen")  # type: ignore[arg-type]
+        dbc = Path(profile.dbc_path())  # type: ignore[arg-type]
+        assert dbc.is_relative_to(package) and dbc.is_file()
 
 
 def test_the_docs_worked_mapping_is_the_profiles() -> None:
