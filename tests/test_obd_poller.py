@@ -275,3 +275,55 @@ def test_29_bit_addressing(cleanup):
     wait_for(lambda: run.get("battery_voltage") == 380.5)
     assert run.obd.requests[0].extended
     assert ecu.asked[0] == bytes.fromhex("220101")
+
+
+class RefusingBus(can.BusABC):
+    """A virtual bus whose adapter refuses to transmit while ``refuse`` is set (bus-off, unplugged)."""
+
+    def __init__(self, chan: str) -> None:
+        super().__init__(channel=chan)
+        self.inner = can.Bus(interface="virtual", channel=chan)
+        self.refuse = False
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        if self.refuse:
+            raise can.CanOperationError("Cannot operate on a closed bus")
+        self.inner.send(msg, timeout)
+
+    def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
+        return self.inner.recv(timeout), False
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+        super().shutdown()
+
+
+def test_a_refused_frame_fails_its_request_and_the_link_lives_on(cleanup):
+    """can-isotp sends from its own thread; a frame the interface refuses there must not end that thread
+    (every later request on the link would time out) nor escape as an unhandled thread exception."""
+    from evscreen.can.share import BusShare
+    from evscreen.can.transport import DiagTransport
+    from evscreen.errors import SourceUnavailable
+
+    chan = channel()
+    ecu = ScriptedEcu(chan, 0x7E4, 0x7EC, bms)
+    cleanup.append(ecu)
+    bus = RefusingBus(chan)
+    share = BusShare(bus, f"virtual {chan}")
+    reader = can.Notifier(bus, [share.dispatch])
+    transport = DiagTransport(share)
+    failures: list[threading.ExceptHookArgs] = []
+    previous, threading.excepthook = threading.excepthook, failures.append
+    try:
+        bus.refuse = True
+        with pytest.raises(SourceUnavailable, match="cannot send on virtual"):
+            transport.request(0x7E4, 0x7EC, bytes.fromhex("220101"), timeout=30)
+        bus.refuse = False
+        answer = transport.request(0x7E4, 0x7EC, bytes.fromhex("220101"), timeout=30)
+        assert answer.kind == "positive" and answer.payload == kona_2101()
+    finally:
+        threading.excepthook = previous
+        transport.close()
+        reader.stop()
+        bus.shutdown()
+    assert failures == []

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from evscreen.can.transport import guard_transmit
+
 log = logging.getLogger(__name__)
 
 Responder = Callable[[bytes], Sequence[tuple[float, bytes]]]
@@ -57,6 +59,8 @@ class EcuServer:
             self.stacks.append(isotp.NotifierBasedCanStack(
                 bus, notifier, address=isotp.Address(mode, txid=response_id, rxid=functional_id), params=params,
                 error_handler=self._error))
+        for stack in self.stacks:
+            guard_transmit(stack, self._error)
         self.requests = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

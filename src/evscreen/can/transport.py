@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from evscreen.can.diag.services import (
     CLEAR_SERVICES,
@@ -72,6 +73,24 @@ def check_service(payload: bytes, clear: bool = False) -> None:
                          + (" (clearing DTCs is `evscreen obd dtc --clear`)" if sid in CLEAR_SERVICES else ""))
 
 
+def guard_transmit(stack: Any, refused: Callable[[Exception], None]) -> None:
+    """Send ``stack``'s frames so that one the interface refuses goes to ``refused``.
+
+    can-isotp sends from its own thread and lets an exception there end the thread: one refused
+    frame (bus-off, an adapter pulled, a bus being closed) would kill the stack for good, and every
+    later request on it would time out.
+    """
+    transmit = stack.txfn
+
+    def guarded(msg: Any) -> None:
+        try:
+            transmit(msg)
+        except Exception as exc:
+            refused(exc)
+
+    stack.txfn = guarded
+
+
 class _Link:
     def __init__(self, share: BusShare, request_id: int, response_id: int, extended: bool) -> None:
         import isotp
@@ -95,7 +114,14 @@ class _Link:
         self.stack = isotp.NotifierBasedCanStack(share.bus, share.notifier, address=address, params=params,
                                                  error_handler=self._error)
         self.share = share
+        #: Why the stack's thread last failed to put a frame on the bus (taken by the request waiting).
+        self.send_error: Exception | None = None
+        guard_transmit(self.stack, self._refused)
         self.stack.start()
+
+    def _refused(self, error: Exception) -> None:
+        self.send_error = error
+        log.debug("ISO-TP 0x%X: a frame was not sent: %s", self.request_id, error)
 
     def _error(self, error: Exception) -> None:
         log.debug("ISO-TP 0x%X/0x%X: %s", self.request_id, self.response_id, error)
@@ -115,6 +141,7 @@ class _Link:
     def drain(self) -> None:
         while self.stack.available():
             self.stack.recv()
+        self.send_error = None
 
     def stop(self) -> None:
         try:
@@ -156,6 +183,8 @@ class DiagTransport:
                     return Answer("timeout", pending=pending, elapsed=time.monotonic() - started)
                 received = link.stack.recv(block=True, timeout=min(left, 0.1))
                 if received is None:
+                    if link.send_error is not None:
+                        raise SourceUnavailable(f"cannot send on {self.share.where}: {link.send_error}")
                     continue
                 data = bytes(received)
                 if len(data) >= 3 and data[0] == NEGATIVE_RESPONSE and data[1] == sid:
