@@ -85,21 +85,102 @@ def test_stops_shorter_than_the_gap_stay_in_the_trip_and_regeneration_is_counted
     assert trip.energy_kwh == pytest.approx(expected, rel=0.02)
 
 
-def test_the_odometer_is_preferred_and_v_i_before_the_polled_counters() -> None:
+def polled(kwh: float) -> float:
+    """A BMS counter as the poller reads it: whole 0.1 kWh steps."""
+    return math.floor(kwh * 10.0 + 1e-9) / 10.0
+
+
+def counted_drive(seconds: int, true_kw: float, vi_kw: float | None, poll_s: int = 5,
+                  counters: object = None) -> list[Sample]:
+    """1 Hz samples of a drive whose BMS counters (polled every ``poll_s``) count ``true_kw`` while
+    V x I says ``vi_kw``. ``counters(i, discharged)`` may rewrite the reading (a glitch, a stall)."""
+    samples = []
+    reading = polled(1000.0)
+    for i in range(seconds):
+        if i % poll_s == 0:
+            reading = polled(1000.0 + true_kw * i / 3600.0)
+        value = counters(i, reading) if callable(counters) else reading
+        samples.append(Sample(t=T0 + i, speed_kmh=50.0, voltage=None if vi_kw is None else VOLTS,
+                              current=None if vi_kw is None else amps(vi_kw), soc=80.0,
+                              odometer_km=12000.0 + i * 0.015, energy_charged_kwh=300.0,
+                              energy_discharged_kwh=value))
+    return samples
+
+
+def closed_trip(samples: list[Sample]) -> Trip:
+    events = run(Recorder(), samples + stand(samples[-1].t + 1, int(PARK_GAP_S) + 1, 0.0, 79.0))
+    trip = events[-1].record
+    assert isinstance(trip, Trip) and events[-1].kind == TRIP_CLOSED
+    return trip
+
+
+def test_the_polled_counters_measure_between_their_changes_and_the_odometer_the_distance() -> None:
+    """The counters count 18 kW while V x I says 15 kW: the car's own count wins, to within the
+    V x I that bridges to the first and from the last 0.1 kWh change (sample-by-sample differencing
+    of polled, quantised counters undercounted badly)."""
+    trip = closed_trip(counted_drive(1200, true_kw=18.0, vi_kw=15.0))
+    assert trip.distance_km == pytest.approx(1199 * 0.015)
+    assert trip.distance_method == "odometer"
+    assert trip.energy_method == "bms_counters"
+    truth = 18.0 * 1199 / 3600.0  # 5.995 kWh
+    assert abs(trip.energy_kwh - truth) < 0.1, trip.energy_kwh  # V x I alone: 4.996
+    assert trip.regen_kwh == 0.0
+
+
+def test_counters_that_never_move_in_a_short_trip_leave_it_to_v_i() -> None:
+    trip = closed_trip(counted_drive(20, true_kw=0.0, vi_kw=15.0))
+    assert trip.energy_method == "v_i_integral"
+    assert trip.energy_kwh == pytest.approx(19 * 15.0 / 3600.0, rel=1e-6)
+
+
+def test_a_poller_outage_costs_nothing_once_the_counters_move_again() -> None:
+    """The counters stand still for five minutes mid-trip (the poller lost its ECU), then carry on:
+    being cumulative, their next change measures across the outage."""
+    stall = polled(1000.0 + 18.0 * 300 / 3600.0)
+    trip = closed_trip(counted_drive(1200, true_kw=18.0, vi_kw=15.0,
+                                     counters=lambda i, kwh: stall if 300 <= i < 600 else kwh))
+    assert trip.energy_method == "bms_counters"
+    assert abs(trip.energy_kwh - 18.0 * 1199 / 3600.0) < 0.1, trip.energy_kwh
+
+
+def test_counters_that_stop_for_good_leave_v_i_to_measure_and_the_record_says_mixed() -> None:
+    stall = polled(1000.0 + 15.0 * 300 / 3600.0)
+    trip = closed_trip(counted_drive(1200, true_kw=15.0, vi_kw=15.0,
+                                     counters=lambda i, kwh: stall if i >= 300 else kwh))
+    assert trip.energy_method == "mixed"
+    assert trip.energy_kwh == pytest.approx(15.0 * 1199 / 3600.0, abs=0.1)
+
+
+def test_a_counter_reset_with_v_i_known_loses_nothing() -> None:
+    trip = closed_trip(counted_drive(1200, true_kw=15.0, vi_kw=15.0,
+                                     counters=lambda i, kwh: kwh if i < 600 else kwh - 999.0))
+    assert trip.energy_method == "mixed"
+    assert trip.energy_kwh == pytest.approx(15.0 * 1199 / 3600.0, abs=0.1)
+
+
+def test_counters_that_vanish_mid_trip_leave_v_i_to_finish() -> None:
+    samples = counted_drive(1200, true_kw=15.0, vi_kw=15.0)
+    samples = samples[:600] + [Sample(t=x.t, speed_kmh=x.speed_kmh, voltage=x.voltage, current=x.current, soc=x.soc)
+                               for x in samples[600:]]
+    trip = closed_trip(samples)
+    assert trip.energy_method == "mixed" and trip.distance_method == "mixed"
+    assert trip.energy_kwh == pytest.approx(15.0 * 1199 / 3600.0, abs=0.1)
+
+
+def test_a_charge_measured_by_its_counters() -> None:
+    """Charging at 50 kW by the counters (V x I says 45 kW): the session counts the car's 50."""
     rec = Recorder()
     samples = []
-    for i in range(400):
-        discharged = 1000.0 + i * 0.005  # 18 kW by the counters, while V·I says 15 kW
-        samples.append(Sample(t=T0 + i, speed_kmh=50.0, voltage=VOLTS, current=amps(15.0), soc=80.0,
-                              odometer_km=12000.0 + i * 0.015, energy_charged_kwh=300.0,
-                              energy_discharged_kwh=discharged))
-    events = run(rec, samples + stand(T0 + 400, int(PARK_GAP_S) + 1, 0.0, 79.0))
-    trip = events[-1].record
-    assert isinstance(trip, Trip)
-    assert trip.distance_km == pytest.approx(399 * 0.015)
-    assert trip.distance_method == "odometer"
-    assert trip.energy_method == "v_i_integral"
-    assert trip.energy_kwh == pytest.approx(399 * 15.0 / 3600.0, rel=1e-6)
+    for i in range(900):
+        charged = polled(300.0 + 50.0 * (i - i % 5) / 3600.0)
+        samples.append(Sample(t=T0 + i, speed_kmh=0.0, voltage=VOLTS, current=amps(-45.0), soc=40.0 + i / 60.0,
+                              charging=True, energy_charged_kwh=charged, energy_discharged_kwh=1000.0))
+    events = run(rec, samples + stand(T0 + 900, 3, 0.0, 55.0, charging=False))
+    charge = events[-1].record
+    assert isinstance(charge, Charge) and events[-1].kind == CHARGE_CLOSED
+    assert charge.energy_method == "bms_counters"
+    assert abs(charge.energy_kwh - 50.0 * 899 / 3600.0) < 0.1
+    assert charge.curve_points() and 40.0 <= charge.curve_points()[0][1] <= 50.0  # the curve is V x I's power
 
 
 def test_the_counters_measure_where_v_i_is_unknown_and_a_counter_glitch_counts_nothing() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 
-from evscreen.journal.meters import distance_step, energy_step
+from evscreen.journal.meters import MAX_STEP_S, EnergyMeter, distance_step
 from evscreen.journal.records import Charge, Trip, combine_method
 from evscreen.journal.sample import Sample
 
@@ -59,6 +59,9 @@ class Recorder:
         self._charge_at_last: Charge | None = None
         self._last_charging_t = 0.0
         self.prev: Sample | None = None
+        # Each open record's energy meter (a resumed record starts a new one: its counters anchor anew).
+        self._trip_meter = EnergyMeter()
+        self._charge_meter = EnergyMeter()
 
     # -- start-up and clock -----------------------------------------------------------------------
 
@@ -72,7 +75,7 @@ class Recorder:
         events: list[Event] = []
         if trip is not None:
             if 0.0 <= now - trip.updated <= self.park_gap_s:
-                self.trip, self.trip_announced = trip, True
+                self.trip, self.trip_announced, self._trip_meter = trip, True, EnergyMeter(trip.energy_method)
                 self._trip_at_motion, self._last_motion_t = copy.copy(trip), trip.updated
             else:
                 trip.end = trip.updated
@@ -80,6 +83,7 @@ class Recorder:
         if charge is not None:
             if 0.0 <= now - charge.updated <= self.park_gap_s:
                 self.charge, self.charge_announced = charge, True
+                self._charge_meter = EnergyMeter(charge.energy_method)
                 self._charge_at_last, self._last_charging_t = _copy_charge(charge), charge.updated
             else:
                 charge.end = charge.updated
@@ -109,9 +113,9 @@ class Recorder:
         if self._charging(s, moving):
             if self.charge is None:
                 self.charge = _open_charge(s)
-                self.charge_announced = False
+                self.charge_announced, self._charge_meter = False, EnergyMeter()
             elif prev is not None:
-                _add_to_charge(self.charge, prev, s)
+                _add_to_charge(self.charge, self._charge_meter, prev, s)
             self._charge_at_last, self._last_charging_t = _copy_charge(self.charge), s.t
             if not self.charge_announced and (s.charging is True or s.t - self.charge.start >= CHARGE_CONFIRM_S):
                 self.charge_announced = True
@@ -125,7 +129,7 @@ class Recorder:
                 events += self._close_charge()
             else:
                 if prev is not None:
-                    _add_to_charge(self.charge, prev, s)  # a pause: counted if charging resumes
+                    _add_to_charge(self.charge, self._charge_meter, prev, s)  # a pause: counted if charging resumes
                 return events
         events += self._trip_step(prev, s, moving)
         return events
@@ -142,16 +146,16 @@ class Recorder:
         if self.trip is None:
             if (s.ready if by_ready else moving):
                 self.trip = _open_trip(s)
-                self.trip_announced = False
+                self.trip_announced, self._trip_meter = False, EnergyMeter()
                 self._trip_at_motion, self._last_motion_t = copy.copy(self.trip), s.t
             return events
         trip = self.trip
         if by_ready and not s.ready:
             if prev is not None:
-                _add_to_trip(trip, prev, s)
+                _add_to_trip(trip, self._trip_meter, prev, s)
             return self._close_trip(at_motion=False)
         if prev is not None:
-            _add_to_trip(trip, prev, s)
+            _add_to_trip(trip, self._trip_meter, prev, s)
         if moving:
             self._trip_at_motion, self._last_motion_t = copy.copy(trip), s.t
         elif not by_ready and s.t - self._last_motion_t >= self.park_gap_s:
@@ -203,20 +207,18 @@ def _open_charge(s: Sample) -> Charge:
                   longitude=s.longitude, max_power_kw=None if power is None else max(0.0, -power))
 
 
-def _add_to_trip(trip: Trip, prev: Sample, s: Sample) -> None:
-    energy = energy_step(prev, s)
-    if energy is not None:
-        out, into, method = energy
-        trip.energy_kwh += out - into
-        trip.regen_kwh += into
-        trip.energy_method = combine_method(trip.energy_method, method)
+def _add_to_trip(trip: Trip, meter: EnergyMeter, prev: Sample, s: Sample) -> None:
+    energy = meter.step(prev, s)
+    trip.energy_kwh += energy.out_kwh - energy.in_kwh
+    trip.regen_kwh += energy.in_kwh
+    trip.energy_method = meter.method
     distance = distance_step(prev, s)
     if distance is not None:
         km, method = distance
         trip.distance_km += km
         trip.distance_method = combine_method(trip.distance_method, method)
     dt = s.t - prev.t
-    if s.ambient_c is not None and energy is not None:  # energy is None for a gap: no weight either
+    if s.ambient_c is not None and 0.0 < dt <= MAX_STEP_S:  # a gap is not integrated: no weight either
         trip.ambient_c_s += s.ambient_c * dt
         trip.ambient_s += dt
     power = s.power_kw
@@ -233,17 +235,16 @@ def _add_to_trip(trip: Trip, prev: Sample, s: Sample) -> None:
     trip.updated = s.t
 
 
-def _add_to_charge(charge: Charge, prev: Sample, s: Sample) -> None:
-    energy = energy_step(prev, s)
-    if energy is not None:
-        out, into, method = energy
-        charge.energy_kwh += into - out
-        charge.energy_method = combine_method(charge.energy_method, method)
-        soc = prev.soc if prev.soc is not None else s.soc
-        if soc is not None and into > out:
-            key = min(100, max(0, int(soc)))
-            kwh, secs = charge.curve.get(key, (0.0, 0.0))
-            charge.curve[key] = (kwh + into - out, secs + s.t - prev.t)
+def _add_to_charge(charge: Charge, meter: EnergyMeter, prev: Sample, s: Sample) -> None:
+    energy = meter.step(prev, s)
+    charge.energy_kwh += energy.in_kwh - energy.out_kwh
+    charge.energy_method = meter.method
+    soc = prev.soc if prev.soc is not None else s.soc
+    if energy.flow is not None and soc is not None and energy.flow[0] > 0:
+        kwh_in, secs = energy.flow
+        key = min(100, max(0, int(soc)))
+        kwh, total_s = charge.curve.get(key, (0.0, 0.0))
+        charge.curve[key] = (kwh + kwh_in, total_s + secs)
     power = s.power_kw
     if power is not None:
         into_kw = max(0.0, -power)
