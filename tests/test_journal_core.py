@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evscreen.journal.detectors import (
     CHARGE_CLOSED,
@@ -18,7 +21,8 @@ from evscreen.journal.detectors import (
     Event,
     Recorder,
 )
-from evscreen.journal.records import TRIP_FIELDS, Charge, Trip
+from evscreen.journal.meters import COUNTER_STEP_KWH, MAX_POWER_KW, EnergyMeter
+from evscreen.journal.records import ENERGY_METHODS, TRIP_FIELDS, Charge, Trip
 from evscreen.journal.sample import Sample, sample_from_values
 
 T0 = 1_700_000_000.0
@@ -291,3 +295,39 @@ def test_sample_falls_back_to_gps_speed_and_drops_impossible_positions() -> None
     assert s.speed_kmh == 42.0 and s.latitude is None
     assert math.isclose(sample_from_values(T0, {"battery_voltage": 400.0, "battery_current": -100.0}.get).power_kw,
                         -40.0)
+
+
+_maybe = st.one_of(st.none(), st.floats(-1e9, 1e9, allow_nan=False))
+#: Readings near one another, so that runs of plausible changes, resets and jumps all come up.
+_counter = st.one_of(_maybe, st.integers(-5, 400).map(lambda k: 1000.0 + k * 0.05))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.01, 30.0), _maybe, _maybe, _counter, _counter), min_size=2, max_size=60))
+def test_any_counters_and_v_i_give_finite_energy_no_faster_than_the_limit(steps: list[tuple]) -> None:
+    """Hostile readings (resets, jumps, negative, vanishing) never crash the meter nor book more
+    energy than 500 kW could move in the time, plus the counters' bridging step."""
+    meter = EnergyMeter()
+    t, prev, total_out, total_in = T0, Sample(t=T0), 0.0, 0.0
+    for dt, volts, current, discharged, charged in steps:
+        t += dt
+        cur = Sample(t=t, voltage=volts, current=current, energy_discharged_kwh=discharged,
+                     energy_charged_kwh=charged)
+        step = meter.step(prev, cur)
+        total_out, total_in = total_out + step.out_kwh, total_in + step.in_kwh
+        assert math.isfinite(step.out_kwh) and math.isfinite(step.in_kwh)
+        prev = cur
+    # V x I and the counters each within 500 kW over the time, and the counters' one slack.
+    bound = 2 * MAX_POWER_KW * (t - T0) / 3600.0 + 1.5 * COUNTER_STEP_KWH
+    assert -1e-6 <= total_out <= bound and -1e-6 <= total_in <= bound
+    assert meter.method in (None, *ENERGY_METHODS)
+
+
+def test_a_counter_racing_away_books_no_more_than_the_power_limit_allows() -> None:
+    """0.1 kWh every 10 ms (36 MW), with V x I unknown: each change alone is within a step of the
+    counters' resolution, but their sum is not, and the record books at most the limit."""
+    meter = EnergyMeter()
+    samples = [Sample(t=T0 + i * 0.01, energy_discharged_kwh=1000.0 + i * 0.1, energy_charged_kwh=300.0)
+               for i in range(200)]
+    booked = sum(meter.step(a, b).out_kwh for a, b in itertools.pairwise(samples))
+    assert booked <= MAX_POWER_KW * 1.99 / 3600.0 + 1.5 * COUNTER_STEP_KWH

@@ -75,10 +75,11 @@ class EnergyMeter:
         self._method = method  # how what was booked was measured
         self._seen: tuple[float, float] | None = None  # (discharged, charged) as last read
         self._anchor: tuple[float, float, float] | None = None  # (discharged, charged, t) measured from
+        self._since: float | None = None  # when the counters first anchored in this record
+        self._booked = (0.0, 0.0)  # what they measured (out, in)
         self._pending = (0.0, 0.0)  # V x I since the anchor (or, before one, since the counters appeared)
         self._measured = False  # the counters have measured a span in this record
         self._head_kwh = 0.0  # V x I that bridged to the counters' first change
-        self._counted_kwh = 0.0  # what the counters measured
 
     @property
     def method(self) -> str | None:
@@ -95,13 +96,25 @@ class EnergyMeter:
         poll every few seconds leaves a sliver; a poller that died mid-trip, or a simulation far
         faster than its polls, a large part."""
         bridged = self._head_kwh + sum(self._pending)
-        total = bridged + self._counted_kwh
+        total = bridged + sum(self._booked)
         return bridged / total if total > 0 else 0.0
 
     def _reset(self, counters: tuple[float, float] | None, t: float, vi_known: bool) -> None:
         self._seen = counters
         self._anchor = None if counters is None or vi_known else (*counters, t)
+        if self._anchor is not None and self._since is None:
+            self._since = t
         self._pending = (0.0, 0.0)
+
+    def _plausible(self, d_out: float, d_in: float, since: float, t: float) -> bool:
+        """Whether a rise of the counters since ``since``, and all they measured in this record with
+        it, is one :data:`MAX_POWER_KW` could explain, give or take a step and a half of their
+        resolution (the once-per-record budget keeps that slack from adding up change by change)."""
+        assert self._since is not None
+        span = MAX_POWER_KW * (t - since) / 3600.0 + 1.5 * COUNTER_STEP_KWH
+        budget = MAX_POWER_KW * (t - self._since) / 3600.0 + 1.5 * COUNTER_STEP_KWH
+        return (0.0 <= d_out <= span and 0.0 <= d_in <= span
+                and self._booked[0] + d_out <= budget and self._booked[1] + d_in <= budget)
 
     def step(self, prev: Sample, cur: Sample) -> EnergyStep:
         step = self._step(prev, cur)
@@ -131,20 +144,21 @@ class EnergyMeter:
             # record's start, unless the counters had measured already (and then glitched).
             head = self._pending[0] + self._pending[1] + out + into
             self._anchor, self._pending = (*counters, cur.t), (0.0, 0.0)
+            if self._since is None:
+                self._since = cur.t
             if self._measured:
                 return EnergyStep(out, into, V_I_INTEGRAL if head > 0 else None, flow)
             self._head_kwh += head
             return EnergyStep(out, into, None, flow)
         d_out, d_in = counters[0] - anchor[0], counters[1] - anchor[1]
-        limit = MAX_POWER_KW * (cur.t - anchor[2]) / 3600.0 + 1.5 * COUNTER_STEP_KWH
-        if not (0.0 <= d_out <= limit and 0.0 <= d_in <= limit):
+        if not self._plausible(d_out, d_in, anchor[2], cur.t):
             # A reset or a misread: V x I measured since the anchor; the next change anchors anew.
             bridged = self._pending != (0.0, 0.0)
             self._reset(counters, cur.t, vi is not None)
             return EnergyStep(out, into, V_I_INTEGRAL if bridged else vi_method, flow)
         pending, self._pending = self._pending, (0.0, 0.0)  # whole counter steps replace V x I
         self._anchor, self._measured = (*counters, cur.t), True
-        self._counted_kwh += d_out + d_in
+        self._booked = (self._booked[0] + d_out, self._booked[1] + d_in)
         return EnergyStep(d_out - pending[0], d_in - pending[1], BMS_COUNTERS,
                           flow if flow is not None else (d_in - d_out, cur.t - anchor[2]))
 
