@@ -257,6 +257,21 @@ def test_gaps_are_not_integrated_and_out_of_order_samples_are_ignored() -> None:
     assert rec.trip.distance_km == pytest.approx(50.0 * 198 / 3600.0)
 
 
+def test_the_counters_and_the_odometer_measure_across_a_gap_both() -> None:
+    """A stalled sampler (a loaded machine, a fast simulation) leaves 60 s unseen: V x I and speed
+    are not integrated over it, the car's own counters are, energy and distance alike, so the
+    trip's Wh/km stays true."""
+    samples = [Sample(t=T0 + i + (60 if i >= 100 else 0), speed_kmh=54.0, voltage=VOLTS, current=amps(15.0),
+                      odometer_km=12000.0 + (i + (60 if i >= 100 else 0)) * 0.015,
+                      energy_charged_kwh=300.0,
+                      energy_discharged_kwh=polled(1000.0 + 15.0 * (i + (60 if i >= 100 else 0)) / 3600.0))
+               for i in range(1200)]
+    trip = closed_trip(samples)
+    assert trip.distance_km == pytest.approx(1259 * 0.015)
+    assert abs(trip.energy_kwh - 15.0 * 1259 / 3600.0) < 0.1
+    assert trip.wh_per_km == pytest.approx(15.0 / 54.0 * 1000.0, rel=0.03)
+
+
 def test_resume_carries_a_recent_open_trip_on_and_closes_an_old_one() -> None:
     trip = Trip(start=T0, updated=T0 + 600, id=7, distance_km=8.0, energy_kwh=1.2)
     rec = Recorder()

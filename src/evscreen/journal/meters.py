@@ -12,8 +12,9 @@ until the next change. The counters are cumulative, so an outage of the poller c
 they move again: the next change measures across it.
 
 **Distance** comes from the odometer's advance, else from speed. A step longer than
-:data:`MAX_STEP_S` (the server was stopped, a source went quiet) is not integrated at all:
-nothing is invented for time nobody saw.
+:data:`MAX_STEP_S` (the server was stopped, a source went quiet, the machine stalled) is not
+integrated at all: nothing is invented for time nobody saw. The counters and the odometer saw it:
+their advance across such a step still counts, so energy and distance cover the same time.
 """
 
 from __future__ import annotations
@@ -170,14 +171,21 @@ def _counters(s: Sample) -> tuple[float, float] | None:
 
 
 def distance_step(prev: Sample, cur: Sample) -> tuple[float, str] | None:
-    """(km, method) travelled between two samples, or None if unknown."""
+    """(km, method) travelled between two samples, or None if unknown.
+
+    The odometer counts on its own, like the BMS's energy counters: its advance measures across a
+    gap between samples too (so that distance and energy cover the same time); speed is only
+    integrated over a step of :data:`MAX_STEP_S` at most.
+    """
     dt = cur.t - prev.t
-    if not 0.0 < dt <= MAX_STEP_S:
+    if dt <= 0.0:
         return None
     if prev.odometer_km is not None and cur.odometer_km is not None:
         km = cur.odometer_km - prev.odometer_km
         if 0.0 <= km <= MAX_SPEED_KMH * dt / 3600.0 + 0.1:  # + the odometer's resolution
             return km, "odometer"
+    if dt > MAX_STEP_S:
+        return None
     v0, v1 = prev.speed_kmh, cur.speed_kmh
     if v1 is None or not 0.0 <= v1 <= MAX_SPEED_KMH:
         return None
