@@ -54,6 +54,24 @@ def cpu_percent_while(pid: int, warm_up: float, seconds: float, work: Callable[[
     return result, (marks["cpu1"] - marks["cpu0"]) / (marks["t1"] - marks["t0"]) * 100
 
 
+def measure_server(argv: list[str], port: int, warm_up: float, seconds: float,
+                   work: Callable[[], T]) -> tuple[T, float]:
+    """Start ``argv`` (a server listening on ``port``) with a home of its own, run ``work`` against
+    it and return its result with the server's CPU % over ``seconds`` after ``warm_up``."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port)
+            return cpu_percent_while(proc.pid, warm_up, seconds, work)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

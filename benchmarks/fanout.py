@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port
+from benchlib import figure, free_port, measure_server, percentile
 
 INTERVAL = 0.1
 
@@ -105,17 +103,9 @@ def measure(url: str, clients: int, seconds: float) -> list[float]:
 
 def one_run(clients: int, seconds: float, naive: bool) -> tuple[float, float, int]:
     port = free_port()
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)] + (["--naive"] if naive else []),
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port)
-            url = f"ws://127.0.0.1:{port}"
-            delays, cpu = cpu_percent_while(proc.pid, 2.0, seconds, lambda: measure(url, clients, seconds))
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    argv = [sys.executable, __file__, "--serve", str(port)] + (["--naive"] if naive else [])
+    url = f"ws://127.0.0.1:{port}"
+    delays, cpu = measure_server(argv, port, 2.0, seconds, lambda: measure(url, clients, seconds))
     return cpu, percentile(delays, 99) * 1000, len(delays)
 
 

@@ -23,15 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu_percent_while, figure, free_port, percentile, wait_for_port
+from benchlib import figure, free_port, measure_server, percentile
 
 PERIOD_MS = 100
 WARM_UP_S = 2.0
@@ -112,17 +110,9 @@ def measure(url: str, mode: str, n: int, seconds: float) -> list[float]:
 
 def one_run(mode: str, n: int, seconds: float) -> tuple[float, float, int]:
     port = free_port()
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--mode", mode], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port)
-            url = f"ws://127.0.0.1:{port}"
-            delays, cpu = cpu_percent_while(proc.pid, WARM_UP_S, seconds, lambda: measure(url, mode, n, seconds))
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    argv = [sys.executable, __file__, "--serve", str(port), "--mode", mode]
+    url = f"ws://127.0.0.1:{port}"
+    delays, cpu = measure_server(argv, port, WARM_UP_S, seconds, lambda: measure(url, mode, n, seconds))
     return cpu, percentile(delays, 99) * 1000, len(delays)
 
 
